@@ -1,0 +1,1 @@
+"""The handoff domain: states, transitions and records. No I/O here."""
