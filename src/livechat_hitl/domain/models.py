@@ -65,6 +65,7 @@ class Handoff:
     thread_id: str | None = None
     customer_id: str | None = None
     closed_at: datetime | None = None
+    version: int = 0  # bumped by the store on every write (optimistic concurrency)
 
 
 class Direction(StrEnum):
@@ -204,7 +205,9 @@ class Change:
     """Everything one state change writes, committed in ONE store transaction.
 
     `dedup_key`, when set, makes the change happen at most once: the store returns
-    False (and writes nothing) when the key was already recorded.
+    False (and writes nothing) when the key was already recorded. When `handoff` is set
+    and `handoff.version` differs from the stored version, the store raises
+    `StaleHandoff` and writes nothing: the caller re-reads and tries again.
     """
 
     handoff: Handoff | None = None  # the new version of the handoff (upsert)
@@ -214,4 +217,6 @@ class Change:
     message_updates: tuple[Message, ...] = ()
     events: tuple[BotEvent, ...] = ()
     outbox: tuple[OutboxItem, ...] = ()
+    outbox_done: tuple[str, ...] = ()  # outbox row ids this change completes
+    identity: CustomerIdentity | None = None
     dedup_key: str | None = None

@@ -1,0 +1,111 @@
+"""Protocols the core depends on. Adapters (store/, livechat/, bots/) implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from livechat_hitl.domain.models import (
+    BotEvent,
+    Change,
+    CustomerIdentity,
+    Handoff,
+    Message,
+    OutboxRow,
+    OutboxTarget,
+)
+from livechat_hitl.domain.states import HandoffState
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """An aware UTC datetime."""
+        ...
+
+
+class Store(Protocol):
+    """Durable state. Every write is one transaction (`commit`)."""
+
+    async def commit(self, change: Change) -> bool:
+        """Write the change atomically. False when its dedup key was seen before.
+
+        Raises `StaleHandoff` when `change.handoff.version` is not the stored version,
+        and `ConversationBusy` when creating a second open handoff for a conversation.
+        """
+        ...
+
+    async def ping(self) -> None: ...
+
+    # handoffs
+    async def get_handoff(self, handoff_id: str) -> Handoff | None: ...
+    async def find_open_handoff(self, conversation_id: str) -> Handoff | None: ...
+    async def find_handoff_by_chat(self, chat_id: str) -> Handoff | None: ...
+    async def list_handoffs(
+        self,
+        *,
+        conversation_id: str | None = None,
+        state: HandoffState | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Handoff], str | None]: ...
+    async def count_handoffs_by_state(self) -> dict[HandoffState, int]: ...
+
+    # messages
+    async def list_messages(self, handoff_id: str) -> list[Message]: ...
+    async def get_message(self, message_id: str) -> Message | None: ...
+    async def find_message_by_client_id(
+        self, handoff_id: str, client_message_id: str
+    ) -> Message | None: ...
+
+    # the durable event log behind SSE and the bot webhook
+    async def events_after(self, seq: int, limit: int = 100) -> list[BotEvent]: ...
+    async def get_event(self, event_id: str) -> BotEvent | None: ...
+
+    # outbox
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        targets: Sequence[OutboxTarget],
+    ) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, at most one per handoff at a time:
+        a row is claimable only if no earlier row of its handoff is undelivered."""
+        ...
+
+    async def release(
+        self, row_id: str, *, error: str, next_attempt_at: datetime, dead: bool
+    ) -> None:
+        """Record a failed attempt: attempts + 1, last_error, reschedule or mark dead."""
+        ...
+
+    async def list_outbox(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxRow]: ...
+    async def get_outbox_row(self, row_id: str) -> OutboxRow | None: ...
+    async def retry_outbox(self, row_id: str, *, now: datetime) -> bool: ...
+    async def retry_all_dead(self, *, now: datetime) -> int: ...
+    async def purge_outbox(self, *, older_than: datetime) -> int: ...
+    async def outbox_backlog(self) -> int: ...
+    async def next_due_at(self, targets: Sequence[OutboxTarget]) -> datetime | None: ...
+
+    # LiveChat customer identities, one per end user across handoffs
+    async def get_identity(self, user_id: str) -> CustomerIdentity | None: ...
+
+
+class DeliveryOutcome(Protocol):
+    """What a sink says about one delivery attempt (see outbox.sinks.Delivered/Failed)."""
+
+
+class Sink(Protocol):
+    """Delivers outbox rows of one target (LiveChat work, bot webhook events)."""
+
+    async def deliver(self, row: OutboxRow) -> DeliveryOutcome: ...
+
+
+class EventNotifier(Protocol):
+    """Wakes waiters when new events or outbox rows were committed."""
+
+    def notify(self) -> None: ...
+
+    async def wait(self, timeout: float) -> None: ...
