@@ -93,16 +93,6 @@ class Store(Protocol):
     async def get_identity(self, user_id: str) -> CustomerIdentity | None: ...
 
 
-class DeliveryOutcome(Protocol):
-    """What a sink says about one delivery attempt (see outbox.sinks.Delivered/Failed)."""
-
-
-class Sink(Protocol):
-    """Delivers outbox rows of one target (LiveChat work, bot webhook events)."""
-
-    async def deliver(self, row: OutboxRow) -> DeliveryOutcome: ...
-
-
 class EventNotifier(Protocol):
     """Wakes waiters when new events or outbox rows were committed."""
 
