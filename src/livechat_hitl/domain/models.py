@@ -140,6 +140,7 @@ class BotEvent:
 class OutboxTarget(StrEnum):
     LIVECHAT = "livechat"  # work the gateway does against LiveChat
     BOT_WEBHOOK = "bot_webhook"  # an event POSTed to the bot's webhook URL
+    INBOUND = "inbound"  # a LiveChat webhook delivery, recorded before it is applied
 
 
 class OutboxStatus(StrEnum):

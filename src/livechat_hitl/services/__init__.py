@@ -1,0 +1,1 @@
+"""Use cases: what bots and LiveChat ask of the gateway, as store transactions."""
