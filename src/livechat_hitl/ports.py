@@ -107,4 +107,6 @@ class EventNotifier(Protocol):
 class AgentDirectory(Protocol):
     """Who a LiveChat agent is (name, avatar), read from the chat's users."""
 
-    async def agent(self, chat_id: str, agent_id: str) -> Agent: ...
+    async def agent(self, chat_id: str, user_id: str) -> Agent | None:
+        """The agent, or None when that user is not an agent of the chat."""
+        ...
