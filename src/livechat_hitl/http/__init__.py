@@ -1,0 +1,1 @@
+"""HTTP doors: LiveChat webhooks, the bot API v1, health and metrics."""
