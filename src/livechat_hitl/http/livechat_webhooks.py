@@ -1,0 +1,107 @@
+"""`POST /livechat/webhooks`: LiveChat deliveries, recorded durably before the 200.
+
+The answer table is CONTRACT §2. A valid delivery for one of our chats becomes an INBOUND
+outbox row (de-duplicated by a key derived from the payload) in one transaction; the
+relay applies it afterwards, in order per handoff. Nothing is parsed beyond the envelope
+before the secret and the organization are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from livechat_hitl import ids
+from livechat_hitl.domain.models import Change, OutboxItem, OutboxTarget
+from livechat_hitl.http.problems import problem
+from livechat_hitl.livechat.actions import chat_id_of, dedup_key, to_action
+from livechat_hitl.livechat.webhooks import secret_matches
+from livechat_hitl.ports import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+router = APIRouter(tags=["livechat"])
+
+
+class WebhookDoor:
+    def __init__(self, store: Store, *, secret: str, organization_id: str | None) -> None:
+        self._store = store
+        self._secret = secret
+        self._organization = organization_id
+
+    async def receive(self, request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return problem(413, "the body is larger than 1 MiB")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return problem(413, "the body is larger than 1 MiB")
+        try:
+            envelope = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return problem(400, "the body is not JSON")
+        if not isinstance(envelope, dict):
+            return problem(400, "the body is not a JSON object")
+        secret = envelope.get("secret_key")
+        if not secret_matches(secret if isinstance(secret, str) else None, self._secret):
+            return problem(401, "wrong or missing secret_key")
+        org = envelope.get("organization_id")
+        if self._organization and org != self._organization:
+            return problem(401, "the delivery is for another organization")
+        return await self._record(envelope)
+
+    async def _record(self, envelope: dict[str, Any]) -> Response:
+        action = envelope.get("action")
+        payload = envelope.get("payload")
+        if not isinstance(action, str) or not isinstance(payload, dict):
+            return problem(400, "the envelope needs a string action and an object payload")
+        try:
+            parsed = to_action(action, payload)
+        except (ValidationError, ValueError):
+            return problem(400, f"the {action} payload is malformed")
+        if parsed is None:
+            log.debug("ignoring LiveChat %s: not used by the gateway", action)
+            return _ok()
+        chat_id = chat_id_of(action, payload)
+        handoff = await self._store.find_handoff_by_chat(chat_id) if chat_id else None
+        if handoff is None:
+            log.debug("ignoring LiveChat %s for a chat the gateway did not create", action)
+            return _ok()
+        row = OutboxItem(
+            id=ids.outbox_id(),
+            handoff_id=handoff.id,
+            target=OutboxTarget.INBOUND,
+            kind=action,
+            payload={"action": action, "payload": payload},
+        )
+        written = await self._store.commit(
+            Change(outbox=(row,), dedup_key=dedup_key(action, payload))
+        )
+        if not written:
+            log.debug("LiveChat redelivered %s for chat %s: already recorded", action, chat_id)
+        return _ok()
+
+
+def _ok() -> Response:
+    return Response(content=b'{"ok":true}', media_type="application/json")
+
+
+@router.post(
+    "/livechat/webhooks",
+    responses={
+        200: {"description": "recorded (or deliberately ignored)"},
+        400: {"description": "not a JSON object / malformed payload"},
+        401: {"description": "wrong secret_key or organization"},
+        413: {"description": "body over 1 MiB"},
+    },
+)
+async def livechat_webhook(request: Request) -> Response:
+    door: WebhookDoor = request.app.state.webhook_door
+    return await door.receive(request)
