@@ -1,0 +1,269 @@
+"""The LiveChat sink: the gateway's own work against LiveChat, from the outbox.
+
+Kinds (DESIGN §3): `start_chat` (chat in the group with the transcript for agents, the
+end user's customer identity, `add_user_to_chat`, `transfer_chat` so a busy group
+queues), `send_message` (as the customer, Customer API), `close_chat`
+(`deactivate_chat`). Every step is resumable: progress is committed as it is made, so a
+retry after a crash continues instead of starting over, and events carry `custom_id`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from livechat_hitl.domain.lifecycle import advance, touch
+from livechat_hitl.domain.models import (
+    Change,
+    CustomerIdentity,
+    DeliveryStatus,
+    EventType,
+    Handoff,
+    MessageType,
+    OutboxRow,
+)
+from livechat_hitl.domain.states import CloseReason, HandoffState
+from livechat_hitl.livechat.accounts import CustomerSession
+from livechat_hitl.livechat.client import LiveChatClient
+from livechat_hitl.livechat.errors import ChatInactiveError, LiveChatError
+from livechat_hitl.livechat.events import file_event, message_event
+from livechat_hitl.livechat.files import FileFetcher, FileRefused
+from livechat_hitl.livechat.text import split_text, transcript_texts
+from livechat_hitl.outbox.sinks import Delivered, Failed
+from livechat_hitl.ports import Clock, Store
+from livechat_hitl.services.events import EventFactory
+from livechat_hitl.services.handoffs import retry_stale
+
+log = logging.getLogger(__name__)
+
+
+def _session(identity: CustomerIdentity | None) -> CustomerSession | None:
+    if identity is None or identity.customer_id is None or identity.access_token is None:
+        return None
+    data = dict(identity.cookies)
+    return CustomerSession.from_dict(
+        {
+            "customer_id": identity.customer_id,
+            "access_token": identity.access_token,
+            "expires_at": (identity.expires_at or datetime.min).isoformat(),
+            "cookies": data.get("cookies", {}),
+            "organization_id": data.get("organization_id"),
+            "grant": data.get("grant", "cookie"),
+        }
+    )
+
+
+def _identity(user_id: str, session: CustomerSession) -> CustomerIdentity:
+    saved = session.to_dict()
+    return CustomerIdentity(
+        user_id=user_id,
+        customer_id=session.customer_id,
+        access_token=session.access_token.get_secret_value(),
+        expires_at=session.expires_at,
+        cookies={
+            "cookies": saved["cookies"],
+            "organization_id": saved["organization_id"],
+            "grant": saved["grant"],
+        },
+    )
+
+
+class LiveChatWork:
+    """`Sink` for `OutboxTarget.LIVECHAT` rows."""
+
+    def __init__(
+        self,
+        client: LiveChatClient,
+        store: Store,
+        clock: Clock,
+        events: EventFactory,
+        files: FileFetcher,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._clock = clock
+        self._events = events
+        self._files = files
+
+    async def deliver(self, row: OutboxRow) -> Delivered | Failed:
+        handoff = await self._store.get_handoff(row.handoff_id)
+        if handoff is None:
+            return Failed(error=f"handoff {row.handoff_id} is gone", retryable=False)
+        try:
+            match row.kind:
+                case "start_chat":
+                    return await self._start(row, handoff)
+                case "send_message":
+                    return await self._send(row, handoff)
+                case "close_chat":
+                    return await self._close(handoff)
+        except LiveChatError as exc:
+            return self._failed(row, handoff, exc)
+        return Failed(error=f"unknown LiveChat work {row.kind!r}", retryable=False)
+
+    # -- start ---------------------------------------------------------------------------
+
+    async def _start(self, row: OutboxRow, handoff: Handoff) -> Delivered | Failed:
+        if not handoff.state.is_open:
+            return Delivered()  # closed before LiveChat heard of it: nothing to start
+        if handoff.chat_id is None:
+            handoff = await self._create_chat(row, handoff)
+        session = await self._customer(handoff)
+        agent = self._client.agent
+        user = handoff.user
+        if user.name or user.email or user.avatar_url:
+            await agent.update_customer(
+                session.customer_id, name=user.name, email=user.email, avatar=user.avatar_url
+            )
+        assert handoff.chat_id is not None
+        if not await self._is_chat_user(row, handoff.chat_id, session.customer_id):
+            await agent.add_user_to_chat(
+                handoff.chat_id,
+                session.customer_id,
+                "customer",
+                visibility="all",
+                ignore_requester_presence=True,
+            )
+        await agent.transfer_chat(
+            handoff.chat_id,
+            target_type="group",
+            target_ids=[handoff.group_id],
+            ignore_agents_availability=True,
+            ignore_requester_presence=True,
+        )
+        return Delivered()
+
+    async def _create_chat(self, row: OutboxRow, handoff: Handoff) -> Handoff:
+        events = [
+            message_event(text, custom_id=f"{row.id}:{n}", visibility="agents")
+            for n, text in enumerate(transcript_texts(handoff))
+        ]
+        started = await self._client.agent.start_chat(group_ids=[handoff.group_id], events=events)
+
+        async def record() -> Handoff:
+            current = await self._store.get_handoff(handoff.id)
+            assert current is not None
+            now = self._clock.now()
+            updated = touch(current, now=now, chat_id=started.chat_id, thread_id=started.thread_id)
+            data = {"livechat": {"chat_id": started.chat_id, "thread_id": started.thread_id}}
+            event, rows = self._events.make(updated, EventType.STARTED, data, now=now)
+            await self._store.commit(Change(handoff=updated, events=(event,), outbox=rows))
+            return replace(updated, version=updated.version + 1)
+
+        return await retry_stale(record)
+
+    async def _customer(self, handoff: Handoff) -> CustomerSession:
+        """The end user's LiveChat customer: the same one across handoffs, token fresh."""
+        identities = self._client.customer_identities(clock=self._clock.now)
+        known = await self._store.get_identity(handoff.user.id)
+        previous = _session(known)
+        if previous is None and known is not None and known.cookies.get("cookies"):
+            previous = None  # no usable token, but cookies to keep the identity
+        session = await identities.ensure_fresh(previous)
+        if previous is None or session is not previous:
+            await self._store.commit(Change(identity=_identity(handoff.user.id, session)))
+        if handoff.customer_id != session.customer_id:
+
+            async def record() -> None:
+                current = await self._store.get_handoff(handoff.id)
+                assert current is not None
+                updated = touch(current, now=self._clock.now(), customer_id=session.customer_id)
+                await self._store.commit(Change(handoff=updated))
+
+            await retry_stale(record)
+        return session
+
+    async def _is_chat_user(self, row: OutboxRow, chat_id: str, customer_id: str) -> bool:
+        if row.attempts == 0:
+            return False  # first try: nothing done yet, skip the look-up
+        chat = await self._client.agent.get_chat(chat_id)
+        return any(u.id == customer_id for u in chat.users)
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def _send(self, row: OutboxRow, handoff: Handoff) -> Delivered | Failed:
+        message = await self._store.get_message(str(row.payload["message_id"]))
+        if message is None:
+            return Failed(error="message is gone", retryable=False)
+        if handoff.chat_id is None:
+            return Failed(error="the chat is not started yet", retryable=True)
+        session = await self._customer(handoff)
+        customer = self._client.customer(session)
+        event_id: str | None = None
+        try:
+            if message.type is MessageType.FILE:
+                assert message.url is not None
+                fetched = await self._files.fetch(message.url, name=message.name)
+                uploaded = await customer.upload_file(
+                    fetched.name, fetched.content, message.content_type or fetched.content_type
+                )
+                sent = await customer.send_event(
+                    handoff.chat_id, file_event(uploaded.url, custom_id=row.id)
+                )
+                event_id = sent.event_id
+            else:
+                pieces = split_text(message.text or "")
+                for n, piece in enumerate(pieces):
+                    custom = row.id if len(pieces) == 1 else f"{row.id}:{n}"
+                    sent = await customer.send_event(
+                        handoff.chat_id, message_event(piece, custom_id=custom)
+                    )
+                    event_id = event_id or sent.event_id
+        except LiveChatError as exc:
+            if exc.retryable:
+                raise
+            reason = "the chat is closed" if isinstance(exc, ChatInactiveError) else exc.message
+            failed = replace(
+                message, status=DeliveryStatus.FAILED, error=f"{exc.type}: {reason}"[:500]
+            )
+            return Failed(
+                error=f"{exc.type}: {exc.message}"[:500],
+                retryable=False,
+                change=Change(message_updates=(failed,)),
+            )
+        except FileRefused as exc:
+            failed = replace(message, status=DeliveryStatus.FAILED, error=str(exc)[:500])
+            return Failed(
+                error=str(exc)[:500], retryable=False, change=Change(message_updates=(failed,))
+            )
+        done = replace(message, status=DeliveryStatus.DELIVERED, livechat_event_id=event_id)
+        return Delivered(change=Change(message_updates=(done,)))
+
+    # -- close ---------------------------------------------------------------------------
+
+    async def _close(self, handoff: Handoff) -> Delivered | Failed:
+        if handoff.chat_id is None:
+            return Delivered()
+        # Already closed (by the agent, or LiveChat) means the goal is reached.
+        with contextlib.suppress(ChatInactiveError):
+            await self._client.agent.deactivate_chat(
+                handoff.chat_id, ignore_requester_presence=True
+            )
+        return Delivered()
+
+    # -- failures ------------------------------------------------------------------------
+
+    def _failed(self, row: OutboxRow, handoff: Handoff, exc: LiveChatError) -> Failed:
+        error = f"{exc.type}: {exc.message}"[:500]
+        if exc.retryable:
+            return Failed(error=error, retryable=True, retry_after=exc.retry_after)
+        log.warning("LiveChat refused %s for handoff %s: %s", row.kind, handoff.id, exc.type)
+        if row.kind == "start_chat" and handoff.state.is_open:
+            return Failed(error=error, retryable=False, change=self._fail_handoff(handoff, exc))
+        return Failed(error=error, retryable=False)
+
+    def _fail_handoff(self, handoff: Handoff, exc: LiveChatError) -> Change:
+        now = self._clock.now()
+        error = {"type": exc.type, "message": exc.message}
+        failed, record = advance(
+            handoff,
+            HandoffState.FAILED,
+            cause=f"LiveChat refused the handoff ({exc.type})",
+            now=now,
+            close_reason=CloseReason.FAILED,
+            error=error,
+        )
+        event, rows = self._events.make(failed, EventType.FAILED, {"error": error}, now=now)
+        return Change(handoff=failed, transition=record, events=(event,), outbox=rows)
