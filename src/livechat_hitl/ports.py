@@ -77,9 +77,18 @@ class Store(Protocol):
         ...
 
     async def release(
-        self, row_id: str, *, error: str, next_attempt_at: datetime, dead: bool
+        self,
+        row_id: str,
+        *,
+        error: str,
+        next_attempt_at: datetime,
+        dead: bool,
+        change: Change | None = None,
     ) -> None:
-        """Record a failed attempt: attempts + 1, last_error, reschedule or mark dead."""
+        """Record a failed attempt: attempts + 1, last_error, reschedule or mark dead.
+
+        `change`, when given, is committed in the same transaction (e.g. the handoff
+        marked failed when its start_chat row goes dead)."""
         ...
 
     async def list_outbox(

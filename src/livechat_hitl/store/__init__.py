@@ -1,0 +1,7 @@
+"""Durable state on SQLAlchemy Core: SQLite (embedded) or PostgreSQL."""
+
+from livechat_hitl.store.migrate import migrate
+from livechat_hitl.store.notifier import LocalNotifier
+from livechat_hitl.store.sql_store import SqlStore, open_store
+
+__all__ = ["LocalNotifier", "SqlStore", "migrate", "open_store"]

@@ -1,0 +1,540 @@
+"""`SqlStore`: the `Store` port on SQLAlchemy Core (async), SQLite or PostgreSQL.
+
+Every write is one transaction. Backend differences live in `dialects.py`.
+
+Outbox ordering: a row is claimable only when no earlier row of the same handoff AND
+the same target is undelivered (pending, leased or dead). The two targets (LiveChat,
+the bot's webhook) are independent peers, so a bot webhook that is down does not hold
+back the user's messages to LiveChat. A dead row keeps blocking the later rows of its
+handoff and target until an operator retries (`retry_outbox`) or purges it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import StaticPool
+
+from livechat_hitl.clock import SystemClock
+from livechat_hitl.domain.models import (
+    BotEvent,
+    Change,
+    CustomerIdentity,
+    Handoff,
+    Message,
+    OutboxItem,
+    OutboxRow,
+    OutboxStatus,
+    OutboxTarget,
+    Transition,
+)
+from livechat_hitl.domain.states import HandoffState
+from livechat_hitl.errors import ConversationBusy, StaleHandoff
+from livechat_hitl.ports import Clock, EventNotifier
+from livechat_hitl.store import dialects, rows
+from livechat_hitl.store.migrate import migrate_engine
+from livechat_hitl.store.notifier import LocalNotifier
+from livechat_hitl.store.tables import (
+    dedup_keys,
+    events,
+    handoffs,
+    identities,
+    messages,
+    outbox,
+    transitions,
+)
+
+PENDING = str(OutboxStatus.PENDING)
+DELIVERED = str(OutboxStatus.DELIVERED)
+DEAD = str(OutboxStatus.DEAD)
+
+
+class _AlreadyDone(Exception):
+    """Roll the transaction back and report the change as already applied."""
+
+
+class SqlStore:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock | None = None,
+        notifier: EventNotifier | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+        self.notifier: EventNotifier = notifier or LocalNotifier()
+        self._writer_lock = asyncio.Lock() if dialects.serialises_writers(engine) else None
+        # One shared connection (in-memory SQLite) cannot interleave transactions.
+        shared_connection = isinstance(engine.pool, StaticPool)
+        self._reader_lock = self._writer_lock if shared_connection else None
+        self._write_engine = engine.execution_options(**{dialects.IMMEDIATE: True})
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    # -- transactions ------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with contextlib.AsyncExitStack() as stack:
+            if self._writer_lock is not None:
+                await stack.enter_async_context(self._writer_lock)
+            conn = await stack.enter_async_context(self._write_engine.begin())
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with contextlib.AsyncExitStack() as stack:
+            if self._reader_lock is not None:
+                await stack.enter_async_context(self._reader_lock)
+            conn = await stack.enter_async_context(self.engine.connect())
+            yield conn
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(select(1))
+
+    # -- the one write -------------------------------------------------------------
+
+    async def commit(self, change: Change) -> bool:
+        try:
+            async with self._write() as conn:
+                applied = await self._apply(conn, change, self.clock.now())
+        except _AlreadyDone:
+            return False
+        if applied:
+            self.notifier.notify()
+        return applied
+
+    async def _apply(self, conn: AsyncConnection, change: Change, now: datetime) -> bool:
+        """Write `change` inside the caller's transaction. False: dedup key seen."""
+        await dialects.serialise_log_writes(
+            conn,
+            events=bool(change.events),
+            outbox_handoffs=[item.handoff_id for item in change.outbox],
+        )
+        if change.dedup_key is not None:
+            stmt = dialects.insert_ignoring_conflicts(conn, dedup_keys).values(
+                key=change.dedup_key, created_at=now
+            )
+            if (await conn.execute(stmt)).rowcount == 0:
+                return False
+        if change.handoff is not None:
+            await self._write_handoff(conn, change.handoff, change.expected_state)
+        if change.transition is not None:
+            await conn.execute(insert(transitions).values(_transition(change.transition)))
+        if change.messages:
+            await conn.execute(insert(messages), [rows.message_values(m) for m in change.messages])
+        for message in change.message_updates:
+            values = rows.message_values(message)
+            for fixed in ("id", "handoff_id", "created_at"):
+                del values[fixed]
+            await conn.execute(update(messages).where(messages.c.id == message.id).values(values))
+        if change.events:
+            await conn.execute(insert(events), [rows.event_values(e) for e in change.events])
+        if change.outbox:
+            await conn.execute(insert(outbox), [_new_outbox_row(i, now) for i in change.outbox])
+        if change.outbox_done:
+            await self._mark_delivered(conn, change.outbox_done, now)
+        if change.identity is not None:
+            values = rows.identity_values(change.identity)
+            await conn.execute(dialects.upsert(conn, identities, values, "user_id"))
+        return True
+
+    async def _write_handoff(
+        self, conn: AsyncConnection, handoff: Handoff, expected_state: HandoffState | None
+    ) -> None:
+        values = rows.handoff_values(handoff)
+        try:
+            if handoff.version == 0:
+                await conn.execute(insert(handoffs).values(values, version=1))
+                return
+            stmt = (
+                update(handoffs)
+                .where(handoffs.c.id == handoff.id, handoffs.c.version == handoff.version)
+                .values(values, version=handoff.version + 1)
+            )
+            if expected_state is not None:
+                stmt = stmt.where(handoffs.c.state == str(expected_state))
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise StaleHandoff(handoff.id)
+        except IntegrityError as exc:
+            if dialects.violates(exc, "open_conversation_id"):
+                raise ConversationBusy(handoff.conversation_id) from exc
+            if dialects.violates(exc, "handoffs.id") or dialects.violates(exc, "pk_handoffs"):
+                raise StaleHandoff(handoff.id) from exc
+            raise
+
+    async def _mark_delivered(
+        self, conn: AsyncConnection, row_ids: Sequence[str], now: datetime
+    ) -> None:
+        wanted = set(row_ids)
+        # A row another relay already delivered (its lease ran out while this one was
+        # still busy) must not apply the delivery's change a second time.
+        stmt = (
+            update(outbox)
+            .where(outbox.c.id.in_(wanted), outbox.c.status != DELIVERED)
+            .values(
+                status=DELIVERED,
+                delivered_at=now,
+                lease_until=None,
+                attempts=outbox.c.attempts + 1,
+            )
+        )
+        if (await conn.execute(stmt)).rowcount != len(wanted):
+            raise _AlreadyDone
+
+    # -- handoffs ----------------------------------------------------------------
+
+    async def get_handoff(self, handoff_id: str) -> Handoff | None:
+        return await self._one_handoff(handoffs.c.id == handoff_id)
+
+    async def find_open_handoff(self, conversation_id: str) -> Handoff | None:
+        return await self._one_handoff(handoffs.c.open_conversation_id == conversation_id)
+
+    async def find_handoff_by_chat(self, chat_id: str) -> Handoff | None:
+        return await self._one_handoff(handoffs.c.chat_id == chat_id)
+
+    async def _one_handoff(self, condition: Any) -> Handoff | None:
+        query = (
+            select(handoffs)
+            .where(condition)
+            .order_by(handoffs.c.created_at.desc(), handoffs.c.id.desc())
+            .limit(1)
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.handoff_from_row(row)
+
+    async def list_handoffs(
+        self,
+        *,
+        conversation_id: str | None = None,
+        state: HandoffState | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Handoff], str | None]:
+        limit = max(1, limit)
+        query = select(handoffs)
+        if conversation_id is not None:
+            query = query.where(handoffs.c.conversation_id == conversation_id)
+        if state is not None:
+            query = query.where(handoffs.c.state == str(state))
+        if cursor is not None:
+            created_at, last_id = decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    handoffs.c.created_at < created_at,
+                    and_(handoffs.c.created_at == created_at, handoffs.c.id < last_id),
+                )
+            )
+        query = query.order_by(handoffs.c.created_at.desc(), handoffs.c.id.desc()).limit(limit + 1)
+        async with self._read() as conn:
+            found = [rows.handoff_from_row(r) for r in (await conn.execute(query)).mappings()]
+        page = found[:limit]
+        next_cursor = encode_cursor(page[-1]) if len(found) > limit else None
+        return page, next_cursor
+
+    async def count_handoffs_by_state(self) -> dict[HandoffState, int]:
+        query = select(handoffs.c.state, func.count()).group_by(handoffs.c.state)
+        counts = dict.fromkeys(HandoffState, 0)
+        async with self._read() as conn:
+            for state, count in (await conn.execute(query)).all():
+                counts[HandoffState(state)] = count
+        return counts
+
+    async def list_transitions(self, handoff_id: str) -> list[Transition]:
+        query = (
+            select(transitions)
+            .where(transitions.c.handoff_id == handoff_id)
+            .order_by(transitions.c.seq)
+        )
+        async with self._read() as conn:
+            return [
+                Transition(
+                    handoff_id=r["handoff_id"],
+                    from_state=None if r["from_state"] is None else HandoffState(r["from_state"]),
+                    to_state=HandoffState(r["to_state"]),
+                    cause=r["cause"],
+                    at=r["at"],
+                )
+                for r in (await conn.execute(query)).mappings()
+            ]
+
+    # -- messages ----------------------------------------------------------------
+
+    async def list_messages(self, handoff_id: str) -> list[Message]:
+        query = select(messages).where(messages.c.handoff_id == handoff_id).order_by(messages.c.seq)
+        async with self._read() as conn:
+            return [rows.message_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def get_message(self, message_id: str) -> Message | None:
+        query = select(messages).where(messages.c.id == message_id)
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.message_from_row(row)
+
+    async def find_message_by_client_id(
+        self, handoff_id: str, client_message_id: str
+    ) -> Message | None:
+        query = select(messages).where(
+            messages.c.handoff_id == handoff_id,
+            messages.c.client_message_id == client_message_id,
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.message_from_row(row)
+
+    # -- events ------------------------------------------------------------------
+
+    async def events_after(self, seq: int, limit: int = 100) -> list[BotEvent]:
+        query = select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
+        async with self._read() as conn:
+            return [rows.event_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def get_event(self, event_id: str) -> BotEvent | None:
+        query = select(events).where(events.c.id == event_id)
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.event_from_row(row)
+
+    # -- outbox ------------------------------------------------------------------
+
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        targets: Sequence[OutboxTarget],
+    ) -> list[OutboxRow]:
+        if limit <= 0 or not targets:
+            return []
+        query = (
+            select(outbox.c.id)
+            .where(
+                outbox.c.status == PENDING,
+                outbox.c.next_attempt_at <= now,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+                outbox.c.target.in_([str(t) for t in targets]),
+                _is_head_of_line(),
+            )
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        lease_until = now + timedelta(seconds=lease_seconds)
+        async with self._write() as conn:
+            query = dialects.lock_for_claim(conn, query, outbox)
+            ids = list((await conn.execute(query)).scalars())
+            if not ids:
+                return []
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_(ids)).values(lease_until=lease_until)
+            )
+            claimed = select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.seq)
+            return [rows.outbox_from_row(r) for r in (await conn.execute(claimed)).mappings()]
+
+    async def release(
+        self,
+        row_id: str,
+        *,
+        error: str,
+        next_attempt_at: datetime,
+        dead: bool,
+        change: Change | None = None,
+    ) -> None:
+        """Record a failed attempt; with `change`, commit it in the same transaction
+        (e.g. marking the handoff failed when the row goes dead)."""
+        try:
+            async with self._write() as conn:
+                if change is not None:
+                    await self._apply(conn, change, self.clock.now())
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row_id, outbox.c.status == PENDING)
+                    .values(
+                        attempts=outbox.c.attempts + 1,
+                        last_error=error,
+                        next_attempt_at=next_attempt_at,
+                        lease_until=None,
+                        status=DEAD if dead else PENDING,
+                    )
+                )
+        except _AlreadyDone:
+            pass  # the failure change completes rows already delivered: nothing to do
+        finally:
+            self.notifier.notify()
+
+    async def list_outbox(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxRow]:
+        query = select(outbox).order_by(outbox.c.seq).limit(limit)
+        if dead_only:
+            query = query.where(outbox.c.status == DEAD)
+        async with self._read() as conn:
+            return [rows.outbox_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def get_outbox_row(self, row_id: str) -> OutboxRow | None:
+        query = select(outbox).where(outbox.c.id == row_id)
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.outbox_from_row(row)
+
+    async def retry_outbox(self, row_id: str, *, now: datetime) -> bool:
+        """Make a dead (or waiting) row due now, with a fresh attempt count."""
+        return await self._reschedule(outbox.c.id == row_id, now) > 0
+
+    async def retry_all_dead(self, *, now: datetime) -> int:
+        return await self._reschedule(outbox.c.status == DEAD, now)
+
+    async def _reschedule(self, condition: Any, now: datetime) -> int:
+        stmt = (
+            update(outbox)
+            .where(condition, outbox.c.status != DELIVERED)
+            .values(status=PENDING, attempts=0, next_attempt_at=now, lease_until=None)
+        )
+        async with self._write() as conn:
+            count = (await conn.execute(stmt)).rowcount
+        if count:
+            self.notifier.notify()
+        return count
+
+    async def purge_outbox(self, *, older_than: datetime) -> int:
+        """Delete delivered rows delivered before `older_than` and dead rows created
+        before it. Purging a dead row unblocks the later rows of its handoff."""
+        stmt = delete(outbox).where(
+            or_(
+                and_(outbox.c.status == DELIVERED, outbox.c.delivered_at < older_than),
+                and_(outbox.c.status == DEAD, outbox.c.created_at < older_than),
+            )
+        )
+        async with self._write() as conn:
+            count = (await conn.execute(stmt)).rowcount
+        if count:
+            self.notifier.notify()
+        return count
+
+    async def outbox_backlog(self) -> int:
+        query = select(func.count()).select_from(outbox).where(outbox.c.status == PENDING)
+        async with self._read() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def next_due_at(self, targets: Sequence[OutboxTarget]) -> datetime | None:
+        """When the earliest claimable row becomes due: rows blocked behind an earlier
+        row of their handoff don't count; a leased row counts from its lease's end."""
+        if not targets:
+            return None
+        due = case(
+            (
+                and_(
+                    outbox.c.lease_until.is_not(None),
+                    outbox.c.lease_until > outbox.c.next_attempt_at,
+                ),
+                outbox.c.lease_until,
+            ),
+            else_=outbox.c.next_attempt_at,
+        )
+        query = select(func.min(due)).where(
+            outbox.c.status == PENDING,
+            outbox.c.target.in_([str(t) for t in targets]),
+            _is_head_of_line(),
+        )
+        async with self._read() as conn:
+            value = (await conn.execute(query)).scalar_one_or_none()
+        assert value is None or isinstance(value, datetime)
+        return value
+
+    # -- identities ----------------------------------------------------------------
+
+    async def get_identity(self, user_id: str) -> CustomerIdentity | None:
+        query = select(identities).where(identities.c.user_id == user_id)
+        async with self._read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else rows.identity_from_row(row)
+
+
+def _is_head_of_line() -> Any:
+    earlier = outbox.alias("earlier")
+    return ~(
+        select(earlier.c.seq)
+        .where(
+            earlier.c.handoff_id == outbox.c.handoff_id,
+            earlier.c.target == outbox.c.target,
+            earlier.c.seq < outbox.c.seq,
+            earlier.c.status != DELIVERED,
+        )
+        .exists()
+    )
+
+
+def _transition(transition: Transition) -> dict[str, Any]:
+    return {
+        "handoff_id": transition.handoff_id,
+        "from_state": None if transition.from_state is None else str(transition.from_state),
+        "to_state": str(transition.to_state),
+        "cause": transition.cause,
+        "at": transition.at,
+    }
+
+
+def _new_outbox_row(item: OutboxItem, now: datetime) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "handoff_id": item.handoff_id,
+        "target": str(item.target),
+        "kind": item.kind,
+        "payload": item.payload,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "last_error": None,
+        "created_at": now,
+        "delivered_at": None,
+    }
+
+
+def encode_cursor(handoff: Handoff) -> str:
+    raw = json.dumps([handoff.created_at.isoformat(), handoff.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError for a cursor this store did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, handoff_id = json.loads(raw)
+        moment = datetime.fromisoformat(created_at)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if moment.tzinfo is None or not isinstance(handoff_id, str):
+        raise ValueError("invalid cursor")
+    return moment, handoff_id
+
+
+@contextlib.asynccontextmanager
+async def open_store(
+    url: str,
+    *,
+    clock: Clock | None = None,
+    notifier: EventNotifier | None = None,
+    migrate: bool = True,
+) -> AsyncIterator[SqlStore]:
+    """Connect to `sqlite:///path.db` or `postgresql://…`, migrate, and dispose on exit."""
+    engine = dialects.create_engine(url)
+    try:
+        if migrate:
+            await migrate_engine(engine)
+        yield SqlStore(engine, clock=clock, notifier=notifier)
+    finally:
+        await engine.dispose()
