@@ -20,6 +20,7 @@ from livechat_hitl.livechat.results import (
     StartedChat,
     TransferCandidate,
     UploadedFile,
+    parse_answer,
 )
 from livechat_hitl.livechat.structures import Chat, Customer
 
@@ -95,7 +96,7 @@ class AgentApi:
             active=active,
             continuous=continuous,
         )
-        return StartedChat.model_validate(await self._call("start_chat", body))
+        return parse_answer(StartedChat, await self._call("start_chat", body))
 
     async def resume_chat(
         self,
@@ -120,12 +121,12 @@ class AgentApi:
             active=active,
             continuous=continuous,
         )
-        return ResumedChat.model_validate(await self._call("resume_chat", body))
+        return parse_answer(ResumedChat, await self._call("resume_chat", body))
 
     async def get_chat(self, chat_id: str, thread_id: str | None = None) -> Chat:
         """The chat with one thread (the latest unless `thread_id`) and its users."""
         answer = await self._call("get_chat", compact(chat_id=chat_id, thread_id=thread_id))
-        return Chat.model_validate(answer)
+        return parse_answer(Chat, answer)
 
     async def list_chats(
         self,
@@ -144,7 +145,7 @@ class AgentApi:
                 sort_order=sort_order,
                 limit=limit,
             )
-        return ChatsPage.model_validate(await self._call("list_chats", body))
+        return parse_answer(ChatsPage, await self._call("list_chats", body))
 
     async def deactivate_chat(
         self, chat_id: str, *, ignore_requester_presence: bool | None = None
@@ -217,7 +218,7 @@ class AgentApi:
     async def send_event(self, chat_id: str, event: Mapping[str, Any]) -> SentEvent:
         """Send an event (see events.py builders; put `custom_id` on it)."""
         answer = await self._call("send_event", {"chat_id": chat_id, "event": dict(event)})
-        return SentEvent.model_validate(answer)
+        return parse_answer(SentEvent, answer)
 
     async def upload_file(self, name: str, content: bytes, content_type: str) -> UploadedFile:
         """Upload a file (multipart part `file`, ≤ 10 MB); use the URL in a `file` event."""
@@ -227,7 +228,7 @@ class AgentApi:
             credentials=self._credentials,
             file=(name, content, content_type),
         )
-        return UploadedFile.model_validate(answer)
+        return parse_answer(UploadedFile, answer)
 
     async def send_typing_indicator(
         self, chat_id: str, is_typing: bool, *, visibility: Visibility | None = None
@@ -253,7 +254,7 @@ class AgentApi:
 
     async def get_customer(self, customer_id: str) -> Customer:
         """The customer with this id."""
-        return Customer.model_validate(await self._call("get_customer", {"id": customer_id}))
+        return parse_answer(Customer, await self._call("get_customer", {"id": customer_id}))
 
     async def update_customer(
         self,
@@ -284,12 +285,12 @@ class AgentApi:
         """Routing statuses of agents (in `group_ids`, or all); LiveChat answers an array."""
         body = {"filters": {"group_ids": list(group_ids)}} if group_ids is not None else {}
         answer = await self._call("list_routing_statuses", body)
-        return [RoutingStatus.model_validate(item) for item in json_array(answer)]
+        return [parse_answer(RoutingStatus, item) for item in json_array(answer)]
 
     async def list_agents_for_transfer(self, chat_id: str) -> list[TransferCandidate]:
         """Agents the chat can go to, least busy first."""
         answer = await self._call("list_agents_for_transfer", {"chat_id": chat_id})
-        return [TransferCandidate.model_validate(item) for item in json_array(answer)]
+        return [parse_answer(TransferCandidate, item) for item in json_array(answer)]
 
 
 def json_array(answer: Any) -> list[Any]:

@@ -13,7 +13,16 @@ from pydantic import SecretStr
 from livechat_hitl.livechat.agent import compact, json_array
 from livechat_hitl.livechat.client import Api
 from livechat_hitl.livechat.errors import CredentialsError
-from livechat_hitl.livechat.results import Bot, CreatedBot, Group, Webhook
+from livechat_hitl.livechat.results import (
+    Bot,
+    BotToken,
+    CreatedBot,
+    Group,
+    RegisteredWebhook,
+    Webhook,
+    WebhooksState,
+    parse_answer,
+)
 
 if TYPE_CHECKING:
     from livechat_hitl.livechat.client import LiveChatClient
@@ -60,14 +69,14 @@ class ConfigurationApi:
             additional_data=list(additional_data) if additional_data is not None else None,
         )
         answer = await self._call("register_webhook", body)
-        return str(answer["id"])
+        return parse_answer(RegisteredWebhook, answer).id
 
     async def list_webhooks(self, owner_client_id: str | None = None) -> list[Webhook]:
         """Webhooks registered by the app."""
         answer = await self._call(
             "list_webhooks", {"owner_client_id": self._owner(owner_client_id)}
         )
-        return [Webhook.model_validate(item) for item in json_array(answer)]
+        return [parse_answer(Webhook, item) for item in json_array(answer)]
 
     async def unregister_webhook(self, webhook_id: str, owner_client_id: str | None = None) -> None:
         """Remove a webhook registration."""
@@ -83,7 +92,7 @@ class ConfigurationApi:
         """Whether the app's license webhooks are delivered."""
         body = {"owner_client_id": self._owner(owner_client_id)}
         answer = await self._call("get_license_webhooks_state", body)
-        return bool(answer.get("license_webhooks_enabled", False))
+        return parse_answer(WebhooksState, answer).license_webhooks_enabled
 
     # -- groups --------------------------------------------------------------------------
 
@@ -91,13 +100,13 @@ class ConfigurationApi:
         """All groups; `fields` may ask for `agent_priorities`, `routing_status`."""
         body = compact(fields=list(fields) if fields is not None else None)
         return [
-            Group.model_validate(item) for item in json_array(await self._call("list_groups", body))
+            parse_answer(Group, item) for item in json_array(await self._call("list_groups", body))
         ]
 
     async def get_group(self, group_id: int, fields: Sequence[str] | None = None) -> Group:
         """One group."""
         body = compact(id=group_id, fields=list(fields) if fields is not None else None)
-        return Group.model_validate(await self._call("get_group", body))
+        return parse_answer(Group, await self._call("get_group", body))
 
     # -- bots ----------------------------------------------------------------------------
 
@@ -122,7 +131,7 @@ class ConfigurationApi:
             groups=[dict(g) for g in groups] if groups is not None else None,
             job_title=job_title,
         )
-        return CreatedBot.model_validate(await self._call("create_bot", body))
+        return parse_answer(CreatedBot, await self._call("create_bot", body))
 
     async def list_bots(
         self,
@@ -132,9 +141,7 @@ class ConfigurationApi:
     ) -> list[Bot]:
         """The app's bots (`all=True`: every bot of the license)."""
         body = compact(all=all, fields=list(fields) if fields is not None else None)
-        return [
-            Bot.model_validate(item) for item in json_array(await self._call("list_bots", body))
-        ]
+        return [parse_answer(Bot, item) for item in json_array(await self._call("list_bots", body))]
 
     async def issue_bot_token(
         self,
@@ -156,4 +163,4 @@ class ConfigurationApi:
             "organization_id": organization,
         }
         answer = await self._client.call(Api.CONFIGURATION, "issue_bot_token", body, anonymous=True)
-        return SecretStr(str(answer["token"]))
+        return parse_answer(BotToken, answer).token

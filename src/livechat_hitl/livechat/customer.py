@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from livechat_hitl.livechat.agent import chat_body, compact
 from livechat_hitl.livechat.client import Api
-from livechat_hitl.livechat.results import ResumedChat, SentEvent, StartedChat, UploadedFile
+from livechat_hitl.livechat.results import (
+    ResumedChat,
+    SentEvent,
+    StartedChat,
+    UploadedFile,
+    parse_answer,
+)
 from livechat_hitl.livechat.structures import Customer
 
 if TYPE_CHECKING:
@@ -49,7 +55,7 @@ class CustomerApi:
             active=active,
             continuous=continuous,
         )
-        return StartedChat.model_validate(await self._call("start_chat", body))
+        return parse_answer(StartedChat, await self._call("start_chat", body))
 
     async def resume_chat(
         self,
@@ -72,7 +78,7 @@ class CustomerApi:
             active=active,
             continuous=continuous,
         )
-        return ResumedChat.model_validate(await self._call("resume_chat", body))
+        return parse_answer(ResumedChat, await self._call("resume_chat", body))
 
     async def deactivate_chat(self, chat_id: str) -> None:
         """Close the chat as the customer."""
@@ -89,7 +95,7 @@ class CustomerApi:
         body = compact(
             chat_id=chat_id, event=dict(event), attach_to_last_thread=attach_to_last_thread
         )
-        return SentEvent.model_validate(await self._call("send_event", body))
+        return parse_answer(SentEvent, await self._call("send_event", body))
 
     async def upload_file(self, name: str, content: bytes, content_type: str) -> UploadedFile:
         """Upload a file (multipart part `file`, ≤ 10 MB)."""
@@ -99,11 +105,11 @@ class CustomerApi:
             credentials=self.session,
             file=(name, content, content_type),
         )
-        return UploadedFile.model_validate(answer)
+        return parse_answer(UploadedFile, answer)
 
     async def get_customer(self) -> Customer:
         """The requesting customer."""
-        return Customer.model_validate(await self._call("get_customer", {}))
+        return parse_answer(Customer, await self._call("get_customer", {}))
 
     async def update_customer(
         self,

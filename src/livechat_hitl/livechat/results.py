@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from livechat_hitl.livechat.errors import LiveChatError
 from livechat_hitl.livechat.structures import LiveChatModel, User
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_answer(model: type[M], answer: Any) -> M:
+    """`answer` as `model`; a shape LiveChat does not document is an `unexpected_response`."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as error:
+        raise LiveChatError(
+            "unexpected_response",
+            f"LiveChat answered a shape that is not a {model.__name__}: "
+            f"{error.error_count()} problem(s)",
+        ) from error
 
 
 class StartedChat(LiveChatModel):
@@ -87,6 +102,24 @@ class CreatedBot(LiveChatModel):
 
     id: str
     secret: SecretStr
+
+
+class RegisteredWebhook(LiveChatModel):
+    """`register_webhook`: the new webhook's id."""
+
+    id: str
+
+
+class WebhooksState(LiveChatModel):
+    """`get_license_webhooks_state`."""
+
+    license_webhooks_enabled: bool = False
+
+
+class BotToken(LiveChatModel):
+    """`issue_bot_token`: a 24 h bearer token (a JWT)."""
+
+    token: SecretStr
 
 
 class Bot(LiveChatModel):
