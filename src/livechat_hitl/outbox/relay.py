@@ -1,0 +1,248 @@
+"""The outbox relay: claims due rows with a lease, delivers them outside any
+transaction, and records the outcome.
+
+Rows of different handoffs go out in parallel; rows of one handoff (and target) one at
+a time and in order, because the store only hands out the oldest undelivered row of a
+handoff. The relay never sleeps per row: with nothing to claim it waits on the notifier
+until the next row is due, or until a commit wakes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Final, Self
+
+from livechat_hitl import metrics
+from livechat_hitl.domain.models import Change, OutboxRow, OutboxTarget
+from livechat_hitl.errors import ConversationBusy, StaleHandoff
+from livechat_hitl.outbox.retry import RetryPolicy
+from livechat_hitl.outbox.sinks import Delivered, Failed, Sink
+from livechat_hitl.ports import Clock, EventNotifier, Store
+
+log = logging.getLogger(__name__)
+
+OutcomeHook = Callable[[OutboxRow, str], None]
+
+# Outcome labels (also the `outcome` label of hitl_outbox_deliveries_total).
+DELIVERED: Final = "delivered"
+RETRY: Final = "retry"
+DEAD: Final = "dead"
+STALE: Final = "stale"
+UNRECORDED: Final = "unrecorded"
+
+MAX_ERROR_LENGTH = 2000
+MIN_WAIT = 0.01
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: Store,
+        sinks: Mapping[OutboxTarget, Sink],
+        clock: Clock,
+        notifier: EventNotifier,
+        policy: RetryPolicy | None = None,
+        *,
+        lease_seconds: float = 30.0,
+        batch: int = 50,
+        concurrency: int = 16,
+        idle_wait: float = 60.0,
+        restart_delay: float = 1.0,
+        stop_grace: float = 5.0,
+        on_outcome: OutcomeHook | None = None,
+    ) -> None:
+        if not sinks:
+            raise ValueError("the relay needs at least one sink")
+        self._store = store
+        self._sinks = dict(sinks)
+        self._targets = tuple(self._sinks)
+        self._clock = clock
+        self._notifier = notifier
+        self._policy = policy or RetryPolicy()
+        self._lease_seconds = lease_seconds
+        self._batch = max(1, batch)
+        self._concurrency = max(1, concurrency)
+        self._idle_wait = idle_wait
+        self._restart_delay = restart_delay
+        self._stop_grace = stop_grace
+        self._on_outcome = on_outcome
+        self._inflight: set[asyncio.Task[str]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.counts: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._supervise(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop claiming, give deliveries in flight `stop_grace` seconds, cancel the
+        rest (their leases run out and another relay picks them up)."""
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._inflight:
+            _done, pending = await asyncio.wait(self._inflight, timeout=self._stop_grace)
+            for straggler in pending:
+                straggler.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    # -- one pass (tests, CLI) -------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim one batch of due rows and deliver it; the number of rows handled."""
+        rows = await self._claim(self._batch)
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def bounded(row: OutboxRow) -> str:
+            async with gate:
+                return await self._deliver(row)
+
+        await asyncio.gather(*(bounded(row) for row in rows))
+        return len(rows)
+
+    # -- the background loop -------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay loop failed; restarting")
+                await asyncio.sleep(self._restart_delay)
+
+    async def _run(self) -> None:
+        while True:
+            free = self._concurrency - len(self._inflight)
+            if free > 0:
+                want = min(self._batch, free)
+                rows = await self._claim(want)
+                for row in rows:
+                    task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+                if len(rows) == want:
+                    continue  # there may be more due right now
+            await self._notifier.wait(await self._wait_seconds(free > 0))
+
+    async def _wait_seconds(self, can_claim: bool) -> float:
+        if not can_claim:
+            return self._idle_wait  # a delivery in flight notifies when it ends
+        due = await self._store.next_due_at(self._targets)
+        if due is None:
+            return self._idle_wait
+        seconds = (due - self._clock.now()).total_seconds()
+        return min(max(seconds, MIN_WAIT), self._idle_wait)
+
+    async def _claim(self, limit: int) -> list[OutboxRow]:
+        return await self._store.claim_due(
+            now=self._clock.now(),
+            lease_seconds=self._lease_seconds,
+            limit=limit,
+            targets=self._targets,
+        )
+
+    # -- one row ---------------------------------------------------------------------
+
+    async def _deliver(self, row: OutboxRow) -> str:
+        target = str(row.target)
+        started = time.perf_counter()
+        try:
+            outcome = await self._sinks[row.target].deliver(row)
+        except Exception as exc:
+            log.exception("sink %s raised on outbox row %s", target, row.id)
+            metrics.OUTBOX_SINK_ERRORS.labels(target=target).inc()
+            outcome = Failed(error=f"{type(exc).__name__}: {exc}", retryable=True)
+        finally:
+            metrics.OUTBOX_DELIVERY_SECONDS.labels(target=target).observe(
+                time.perf_counter() - started
+            )
+        try:
+            label = await self._record(row, outcome)
+        except Exception:
+            log.exception(
+                "could not record the outcome of outbox row %s; it is retried once its "
+                "lease runs out",
+                row.id,
+            )
+            label = UNRECORDED
+        metrics.OUTBOX_DELIVERIES.labels(target=target, outcome=label).inc()
+        self.counts[label] = self.counts.get(label, 0) + 1
+        if self._on_outcome is not None:
+            self._on_outcome(row, label)
+        self._notifier.notify()  # a slot is free, and the handoff's next row may be due
+        return label
+
+    async def _record(self, row: OutboxRow, outcome: Delivered | Failed) -> str:
+        now = self._clock.now()
+        retry_at = self._policy.next_attempt_at(row.attempts + 1, now, None)
+        if isinstance(outcome, Delivered):
+            change = _completing(outcome.change, row.id)
+            try:
+                await self._store.commit(change)
+            except (StaleHandoff, ConversationBusy) as exc:
+                # The peer has it, but the state change lost a race: deliver again
+                # (sinks recognise repeats) and let the sink build the change anew.
+                log.info("outbox row %s: %s; retrying", row.id, exc)
+                await self._store.release(
+                    row.id, error=_describe(exc), next_attempt_at=retry_at, dead=False
+                )
+                return STALE
+            return DELIVERED
+        dead = not outcome.retryable or self._policy.gives_up(row, now)
+        if not dead:
+            retry_at = self._policy.next_attempt_at(row.attempts + 1, now, outcome.retry_after)
+        error = outcome.error[:MAX_ERROR_LENGTH]
+        try:
+            await self._store.release(
+                row.id,
+                error=error,
+                next_attempt_at=retry_at,
+                dead=dead,
+                change=outcome.change if dead else None,
+            )
+        except (StaleHandoff, ConversationBusy) as exc:
+            log.info("outbox row %s: giving up lost a race (%s); retrying", row.id, exc)
+            await self._store.release(row.id, error=error, next_attempt_at=retry_at, dead=False)
+            return STALE
+        if dead:
+            log.warning("outbox row %s (%s %s) is dead: %s", row.id, row.target, row.kind, error)
+            return DEAD
+        return RETRY
+
+
+def _completing(change: Change | None, row_id: str) -> Change:
+    if change is None:
+        return Change(outbox_done=(row_id,))
+    return dataclasses.replace(change, outbox_done=(*change.outbox_done, row_id))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
