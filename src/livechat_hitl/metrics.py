@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_DELIVERIES = Counter(
     "hitl_outbox_deliveries_total",
@@ -23,4 +23,23 @@ OUTBOX_SINK_ERRORS = Counter(
     "Deliveries where the sink raised instead of returning an outcome (a bug or an "
     "unexpected peer answer); each is retried like a retryable failure.",
     ["target"],
+)
+
+HANDOFFS = Gauge("hitl_handoffs", "Handoffs by state (read from the store at scrape).", ["state"])
+
+OUTBOX_BACKLOG = Gauge(
+    "hitl_outbox_backlog", "Outbox rows not yet delivered (pending), read at scrape."
+)
+
+TIME_TO_ASSIGN_SECONDS = Histogram(
+    "hitl_time_to_assign_seconds",
+    "From handoff start to the first agent assignment.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
+
+WEBHOOK_INGEST_SECONDS = Histogram(
+    "hitl_livechat_webhook_ingest_seconds",
+    "Time to acknowledge a LiveChat webhook delivery (recorded durably), by answer.",
+    ["status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from livechat_hitl import ids
+from livechat_hitl import ids, metrics
 from livechat_hitl.domain.models import Change, OutboxItem, OutboxTarget
 from livechat_hitl.http.problems import problem
 from livechat_hitl.livechat.actions import chat_id_of, dedup_key, to_action
@@ -104,4 +105,9 @@ def _ok() -> Response:
 )
 async def livechat_webhook(request: Request) -> Response:
     door: WebhookDoor = request.app.state.webhook_door
-    return await door.receive(request)
+    started = time.perf_counter()
+    response = await door.receive(request)
+    metrics.WEBHOOK_INGEST_SECONDS.labels(status=str(response.status_code)).observe(
+        time.perf_counter() - started
+    )
+    return response

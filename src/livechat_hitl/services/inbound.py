@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from livechat_hitl import ids
+from livechat_hitl import ids, metrics
 from livechat_hitl.domain.lifecycle import advance, touch
 from livechat_hitl.domain.models import (
     JSON,
@@ -233,6 +233,8 @@ class InboundService:
         assigned, record = advance(
             handoff, HandoffState.ASSIGNED, cause=cause, now=now, agent=agent
         )
+        if handoff.agent is None:
+            metrics.TIME_TO_ASSIGN_SECONDS.observe((now - handoff.created_at).total_seconds())
         return self._with_event(
             assigned, record, EventType.ASSIGNED, {"agent": agent_json(agent)}, now
         )

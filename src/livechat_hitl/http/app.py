@@ -1,0 +1,68 @@
+"""The gateway's ASGI app: doors wired to a `Gateway`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from livechat_hitl import __version__
+from livechat_hitl.http import health, livechat_webhooks, problems, v1
+from livechat_hitl.http.auth import ApiKeys
+from livechat_hitl.http.livechat_webhooks import WebhookDoor
+from livechat_hitl.livechat.errors import LiveChatError
+from livechat_hitl.runtime import Gateway
+
+
+def bind(app: FastAPI, gateway: Gateway) -> None:
+    """Point the doors at a started gateway."""
+    settings = gateway.settings
+    app.state.gateway = gateway
+    app.state.store = gateway.store
+    app.state.notifier = gateway.notifier
+    app.state.handoffs = gateway.handoffs
+    app.state.api_keys = ApiKeys(list(settings.api_key_list))
+    app.state.default_group_id = settings.livechat_group_id
+    app.state.agents_accepting = gateway.agents_accepting
+    secret = settings.livechat_webhook_secret
+    app.state.webhook_door = WebhookDoor(
+        gateway.store,
+        secret=secret.get_secret_value() if secret else "",
+        organization_id=settings.livechat_organization_id,
+    )
+
+
+async def _livechat_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LiveChatError)
+    return problems.problem(503, f"LiveChat did not answer as expected ({exc.type})")
+
+
+def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> FastAPI:
+    """The app. With `manage_gateway`, its lifespan starts and stops the gateway;
+    otherwise the caller has started it and the app is bound at once."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_gateway:
+            async with gateway:
+                bind(app, gateway)
+                yield
+        else:
+            yield
+
+    app = FastAPI(
+        title="livechat-hitl",
+        version=__version__,
+        summary="Human-in-the-loop gateway between chatbots and LiveChat agents",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_exception_handler(LiveChatError, _livechat_unavailable)
+
+    app.include_router(v1.router)
+    app.include_router(livechat_webhooks.router)
+    app.include_router(health.router)
+    if not manage_gateway:
+        bind(app, gateway)
+    return app
