@@ -34,7 +34,8 @@ class WebhookEnvelope(LiveChatModel):
     secret_key: str | None = Field(default=None, repr=False)
     action: str
     organization_id: str | None = None
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] | list[Any] = Field(default_factory=dict)
+    """An object for chat actions; some configuration actions send an array."""
     additional_data: dict[str, Any] | None = Field(default_factory=dict)
 
     def parsed_payload(self) -> LiveChatModel | None:
