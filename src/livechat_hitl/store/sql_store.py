@@ -159,12 +159,12 @@ class SqlStore:
         values = rows.handoff_values(handoff)
         try:
             if handoff.version == 0:
-                await conn.execute(insert(handoffs).values(values, version=1))
+                await conn.execute(insert(handoffs).values({**values, "version": 1}))
                 return
             stmt = (
                 update(handoffs)
                 .where(handoffs.c.id == handoff.id, handoffs.c.version == handoff.version)
-                .values(values, version=handoff.version + 1)
+                .values({**values, "version": handoff.version + 1})
             )
             if expected_state is not None:
                 stmt = stmt.where(handoffs.c.state == str(expected_state))
