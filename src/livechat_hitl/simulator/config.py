@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from livechat_hitl.livechat.wire import region_of
+
 SANDBOX_ORGANIZATION_ID = "7a3c9f1e-2b4d-4e6f-8a1b-3c5d7e9f0a2b"
 SANDBOX_ACCOUNT_ID = "5f0d2a8e-1c3b-4d5e-9f7a-6b8c0d2e4f61"
 SANDBOX_PAT = "dal:sandbox-pat-not-a-secret-0000"
@@ -246,6 +248,7 @@ class SimulatorConfig:
         if problems:
             raise ConfigError(problems)
         return cls(
+            region=region_of(pat) or "dal",
             organization_id=organization_id,
             account_id=account_id,
             pat=pat,

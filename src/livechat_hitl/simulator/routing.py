@@ -55,7 +55,11 @@ class Router:
         return user
 
     def enqueue(self, thread: Thread, group_ids: list[int]) -> None:
-        thread.queue = QueueEntry(queued_at=self.world.now(), group_ids=list(group_ids))
+        if thread.queue is not None:
+            thread.queue.group_ids = list(group_ids)
+            return
+        self.world.queue_counter += 1
+        thread.queue = QueueEntry(self.world.now(), list(group_ids), self.world.queue_counter)
 
     def dequeue(self, thread: Thread) -> None:
         if thread.queue is not None:
@@ -91,7 +95,7 @@ class Router:
             for chat in self.world.chats.values()
             if (thread := chat.active_thread) is not None and thread.queue is not None
         ]
-        return sorted(queued, key=lambda pair: pair[1].queue.queued_at if pair[1].queue else 0)
+        return sorted(queued, key=lambda pair: pair[1].queue.seq if pair[1].queue else 0)
 
     def drain(self) -> None:
         """Assign queued chats, oldest first, while agents have room (auto mode)."""

@@ -93,6 +93,7 @@ class ChatUser:
 class QueueEntry:
     queued_at: datetime
     group_ids: list[int]
+    seq: int = 0  # arrival order (a frozen clock gives equal `queued_at`)
 
 
 @dataclass
@@ -146,6 +147,7 @@ class World:
         self.agents: dict[str, Agent] = {}
         self.customers: dict[str, Customer] = {}
         self.chats: dict[str, Chat] = {}
+        self.queue_counter = 0
         self.on_signal: Callable[[Signal], None] = lambda _signal: None
         self.groups[config.group_id] = Group(config.group_id, config.group_name)
         for group_id, name in config.other_groups.items():
@@ -330,7 +332,7 @@ class World:
                 other is not None
                 and other.queue is not None
                 and set(other.queue.group_ids) & set(thread.queue.group_ids)
-                and other.queue.queued_at < thread.queue.queued_at
+                and other.queue.seq < thread.queue.seq
             ):
                 ahead += 1
         return ahead + 1

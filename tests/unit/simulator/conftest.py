@@ -92,7 +92,12 @@ class Harness:
             "response_type": "token",
         }
         self.http.cookies.clear()
-        return await self.http.post("/v2/customer/token", json=body, cookies=cookies)
+        for name, value in (cookies or {}).items():
+            self.http.cookies.set(name, value, path="/v2/customer")
+        try:
+            return await self.http.post("/v2/customer/token", json=body)
+        finally:
+            self.http.cookies.clear()
 
     async def new_customer(self) -> tuple[str, str]:
         data = (await self.customer_token()).json()

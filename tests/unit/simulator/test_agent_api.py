@@ -26,8 +26,9 @@ async def test_start_chat_returns_ids_and_get_chat_shows_thread(harness: Harness
 
 
 async def test_deterministic_ids_with_same_seed(harness: Harness) -> None:
-    from .conftest import make_config
     from livechat_hitl.simulator import create_simulator
+
+    from .conftest import make_config
 
     a = create_simulator(make_config(seed=11)).core.ids
     b = create_simulator(make_config(seed=11)).core.ids
@@ -124,7 +125,7 @@ async def test_customer_must_be_added_with_visibility_all(harness: Harness) -> N
 async def test_transfer_without_available_agent_fails_or_queues(harness: Harness) -> None:
     for agent in ("alice@sandbox.example", "bob@sandbox.example"):
         harness.sim.set_agent_status(agent, "not_accepting_chats")
-    token, customer = await harness.new_customer()
+    _token, _customer = await harness.new_customer()
     chat_id = (await harness.agent("start_chat", {})).json()["chat_id"]
     r = await harness.agent(
         "transfer_chat", {"id": chat_id, "target": {"type": "group", "ids": [0]}}
@@ -190,7 +191,8 @@ async def test_properties_tags_typing_and_customer(harness: Harness) -> None:
         "customer",
     )
     r = await harness.agent("get_customer", {"id": "nope"})
-    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+    assert r.status_code == 404
+    assert r.json()["error"]["type"] == "not_found"
 
 
 async def test_routing_statuses_and_agents_for_transfer(harness: Harness) -> None:
@@ -257,7 +259,8 @@ async def test_unknown_method_version_and_path(harness: Harness) -> None:
     r = await harness.http.post("/v3.5/agent/action/start_chat", json={}, headers=harness.basic)
     assert r.json()["error"]["type"] == "unsupported_version"
     r = await harness.http.get("/nothing/here")
-    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+    assert r.status_code == 404
+    assert r.json()["error"]["type"] == "not_found"
     r = await harness.http.get("/v3.6/agent/action/start_chat")
     assert r.json()["error"]["type"] == "validation"
 
