@@ -1,0 +1,1 @@
+"""Server-rendered pages (the sandbox's agent console)."""
