@@ -72,9 +72,11 @@ class WebhookEmitter:
         self._duplicates_left = 0
         self._duplicates_concurrent = False
         self._started = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> WebhookEmitter:
         self._started += 1
+        self._loop = asyncio.get_running_loop()
         return self
 
     async def __aexit__(
@@ -128,6 +130,20 @@ class WebhookEmitter:
         return delivery
 
     def _spawn(self, work: Any) -> None:
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is not None and (self._loop is None or current is self._loop):
+            self._create(work)
+        elif self._loop is not None:
+            # Control methods called from another thread (a sync test driving a server).
+            self._loop.call_soon_threadsafe(self._create, work)
+        else:
+            work.close()
+            raise RuntimeError("the webhook emitter is not running (use `async with sim`)")
+
+    def _create(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
