@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     livechat_organization_id: str | None = Field(
         default=None, description="LiveChat organization id."
     )
+    livechat_redirect_uri: str | None = Field(
+        default=None,
+        description="Redirect URI sent with the customer cookie grant; it must be on the "
+        "LiveChat app's Redirect-URI whitelist. Default: HITL_PUBLIC_URL.",
+    )
     livechat_webhook_secret: SecretStr | None = Field(
         default=None, description="The `secret_key` LiveChat puts in every webhook."
     )
@@ -233,7 +238,7 @@ class Settings(BaseSettings):
     def _url(cls, value: str) -> str:
         return _check_http_url(value.strip())
 
-    @field_validator("bot_webhook_url")
+    @field_validator("bot_webhook_url", "livechat_redirect_uri")
     @classmethod
     def _optional_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

@@ -219,3 +219,5 @@ def configure_logging(
         logger.setLevel(logging.NOTSET)
     # httpcore's debug output is wire-level noise even when debugging the gateway
     logging.getLogger("httpcore").setLevel(max(_LEVELS[level_name], logging.INFO))
+    # httpx logs every request at INFO; the gateway logs what matters itself
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level_name == "debug" else logging.WARNING)

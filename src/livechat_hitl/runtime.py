@@ -116,6 +116,7 @@ class Gateway:
             agent_credentials=credentials,
             client_id=s.livechat_client_id,
             organization_id=s.livechat_organization_id,
+            redirect_uri=s.livechat_redirect_uri or s.public_url,
         )
         events = EventFactory(bot_webhook_enabled=s.bot_webhook_url is not None)
         self.handoffs = HandoffService(

@@ -82,7 +82,12 @@ async def serve_sandbox(settings: Settings, simulator_config: SimulatorConfig) -
     sim_port = int(simulator_config.base_url.rsplit(":", 1)[1])
     sim_server = uvicorn.Server(
         uvicorn.Config(
-            simulator.app, host=settings.host, port=sim_port, log_config=None, lifespan="on"
+            simulator.app,
+            host=settings.host,
+            port=sim_port,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
         )
     )
     gateway = Gateway(settings)

@@ -14,6 +14,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
+from livechat_hitl import ids
 from livechat_hitl.domain.lifecycle import advance, touch
 from livechat_hitl.domain.models import (
     Change,
@@ -22,7 +23,9 @@ from livechat_hitl.domain.models import (
     EventType,
     Handoff,
     MessageType,
+    OutboxItem,
     OutboxRow,
+    OutboxTarget,
 )
 from livechat_hitl.domain.states import CloseReason, HandoffState
 from livechat_hitl.livechat.accounts import CustomerSession
@@ -266,4 +269,16 @@ class LiveChatWork:
             error=error,
         )
         event, rows = self._events.make(failed, EventType.FAILED, {"error": error}, now=now)
-        return Change(handoff=failed, transition=record, events=(event,), outbox=rows)
+        cleanup: tuple[OutboxItem, ...] = ()
+        if handoff.chat_id is not None:
+            # Never leave an orphan chat behind: deactivate what was created.
+            cleanup = (
+                OutboxItem(
+                    id=ids.outbox_id(),
+                    handoff_id=handoff.id,
+                    target=OutboxTarget.LIVECHAT,
+                    kind="close_chat",
+                    payload={},
+                ),
+            )
+        return Change(handoff=failed, transition=record, events=(event,), outbox=(*rows, *cleanup))
