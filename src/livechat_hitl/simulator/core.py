@@ -15,7 +15,7 @@ from .files import FileStore
 from .routing import Router
 from .transfers import TransferService
 from .webhooks import WebhookRegistry
-from .world import Agent, Json, Requester, Signal, World
+from .world import Json, Requester, Signal, World
 
 
 class Core:
@@ -34,7 +34,6 @@ class Core:
         self.webhooks = WebhookRegistry(self.world)
         self.emitter = WebhookEmitter(config, self.clock, webhook_http)
         self.faults = Faults()
-        self.bots: dict[str, Agent] = {}
         self.world.on_signal = self.dispatch
 
     def dispatch(self, signal: Signal) -> None:
