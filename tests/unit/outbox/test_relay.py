@@ -1,0 +1,294 @@
+"""The relay against the real SqlStore (temporary SQLite file) and fake sinks."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from relay_fakes import FakeSink, eventually, new_handoff, seed
+
+from livechat_hitl.clock import FrozenClock, SystemClock
+from livechat_hitl.domain.models import (
+    BotEvent,
+    Change,
+    EventType,
+    OutboxItem,
+    OutboxRow,
+    OutboxStatus,
+    OutboxTarget,
+)
+from livechat_hitl.domain.states import HandoffState
+from livechat_hitl.outbox import Delivered, Failed, OutboxRelay, RetryPolicy
+from livechat_hitl.store import LocalNotifier, SqlStore
+
+LIVECHAT = OutboxTarget.LIVECHAT
+STEADY = RetryPolicy(jitter=lambda: 1.0)  # no randomness: delay = base * 2^(n-1)
+
+
+def relay(
+    store: SqlStore,
+    clock: FrozenClock,
+    notifier: LocalNotifier,
+    sink: FakeSink,
+    **options: object,
+) -> OutboxRelay:
+    policy = options.pop("policy", STEADY)
+    return OutboxRelay(
+        store,
+        {LIVECHAT: sink},
+        clock,
+        notifier,
+        policy,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def _status(store: SqlStore, row_id: str) -> OutboxRow:
+    row = await store.get_outbox_row(row_id)
+    assert row is not None
+    return row
+
+
+async def test_in_order_per_handoff_and_parallel_across_handoffs(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    seeded = [await seed(store, clock, 5) for _ in range(12)]
+    sink = FakeSink(delay=0.01)
+    async with relay(store, clock, notifier, sink, concurrency=8, batch=4):
+        await eventually(lambda: len(sink.delivered) == 60)
+    assert not sink.overlapping_handoff  # never two rows of one handoff at once
+    assert sink.max_in_flight > 1  # different handoffs went out together
+    for h, ids in seeded:
+        assert [r.id for r in sink.delivered if r.handoff_id == h.id] == ids
+    assert len({r.id for r in sink.attempts}) == len(sink.attempts) == 60  # exactly once
+    assert await store.outbox_backlog() == 0
+
+
+async def test_run_once_handles_one_row_per_handoff(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    (_, [a0, a1]), (_, [b0]) = await seed(store, clock, 2), await seed(store, clock, 1)
+    sink = FakeSink()
+    worker = relay(store, clock, notifier, sink)
+    assert await worker.run_once() == 2
+    assert [r.id for r in sink.delivered] == [a0, b0]
+    assert await worker.run_once() == 1
+    assert await worker.run_once() == 0
+    assert [r.id for r in sink.delivered] == [a0, b0, a1]
+    assert worker.counts == {"delivered": 3}
+
+
+async def test_delivered_change_commits_with_the_row(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    h, [row_id] = await seed(store, clock, 1)
+    started = BotEvent("evt-started", EventType.STARTED, h.id, h.conversation_id, clock.now(), {})
+    sink = FakeSink(script=lambda row: Delivered(change=Change(events=(started,))))
+    assert await relay(store, clock, notifier, sink).run_once() == 1
+    assert (await _status(store, row_id)).status is OutboxStatus.DELIVERED
+    assert [e.id for e in await store.events_after(0)] == ["evt-started"]
+
+
+async def test_retry_after_failure_with_backoff(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    _, [row_id, second] = await seed(store, clock, 2)
+    failures = iter([Failed("503 busy", retryable=True), Failed("503 busy", retryable=True)])
+    sink = FakeSink(script=lambda row: next(failures, None))
+    worker = relay(store, clock, notifier, sink)
+    start = clock.now()
+
+    assert await worker.run_once() == 1
+    row = await _status(store, row_id)
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.PENDING, 1, "503 busy")
+    assert row.next_attempt_at == start + timedelta(seconds=1)
+    assert await worker.run_once() == 0  # not due yet, and `second` waits behind it
+
+    clock.advance(1)
+    assert await worker.run_once() == 1
+    row = await _status(store, row_id)
+    assert row.attempts == 2
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=2)  # doubled
+
+    clock.advance(2)
+    assert await worker.run_once() == 1
+    assert (await _status(store, row_id)).status is OutboxStatus.DELIVERED
+    assert await worker.run_once() == 1
+    assert [r.id for r in sink.delivered] == [row_id, second]
+    assert worker.counts == {"retry": 2, "delivered": 2}
+
+
+async def test_retry_after_is_honoured(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    _, [row_id] = await seed(store, clock, 1)
+    sink = FakeSink(script=lambda row: Failed("429", retryable=True, retry_after=42.0))
+    assert await relay(store, clock, notifier, sink).run_once() == 1
+    row = await _status(store, row_id)
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=42)
+    assert await store.next_due_at([LIVECHAT]) == clock.now() + timedelta(seconds=42)
+
+
+async def test_permanent_failure_goes_dead_and_commits_its_change(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    h, [row_id, later] = await seed(store, clock, 2)
+    current = await store.get_handoff(h.id)
+    assert current is not None
+    failed = replace(current, state=HandoffState.FAILED, error={"type": "x", "message": "no"})
+    sink = FakeSink(
+        script=lambda row: Failed("group_offline", retryable=False, change=Change(handoff=failed))
+    )
+    worker = relay(store, clock, notifier, sink)
+    assert await worker.run_once() == 1
+    row = await _status(store, row_id)
+    assert (row.status, row.last_error, row.attempts) == (OutboxStatus.DEAD, "group_offline", 1)
+    stored = await store.get_handoff(h.id)
+    assert stored is not None
+    assert stored.state is HandoffState.FAILED
+    clock.advance(86400)
+    assert await worker.run_once() == 0  # the dead row holds back the handoff's next row
+    assert (await _status(store, later)).attempts == 0
+    assert worker.counts == {"dead": 1}
+
+
+async def test_retryable_failure_goes_dead_after_max_age(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    _, [row_id] = await seed(store, clock, 1)
+    policy = RetryPolicy(max_age=timedelta(hours=1), min_attempts=2, jitter=lambda: 1.0)
+    sink = FakeSink(script=lambda row: Failed("timeout", retryable=True))
+    worker = relay(store, clock, notifier, sink, policy=policy)
+    assert await worker.run_once() == 1  # attempt 1, young: retry
+    clock.advance(hours=2)
+    assert await worker.run_once() == 1  # attempt 2, older than an hour: dead
+    row = await _status(store, row_id)
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.DEAD, 2, "timeout")
+    assert [r.id for r in await store.list_outbox(dead_only=True)] == [row_id]
+
+
+async def test_a_stale_outcome_is_delivered_again(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    h, [row_id] = await seed(store, clock, 1)
+    read_early = await store.get_handoff(h.id)
+    assert read_early is not None
+    assert await store.commit(Change(handoff=read_early))  # someone else moved it on
+    stale = Change(handoff=replace(read_early, chat_id="CHAT"))
+    answers = iter([Delivered(change=stale)])
+    sink = FakeSink(script=lambda row: next(answers, None))
+    worker = relay(store, clock, notifier, sink)
+    assert await worker.run_once() == 1
+    row = await _status(store, row_id)
+    assert row.status is OutboxStatus.PENDING
+    assert row.last_error is not None
+    assert row.last_error.startswith("StaleHandoff")
+    clock.advance(5)
+    assert await worker.run_once() == 1
+    assert (await _status(store, row_id)).status is OutboxStatus.DELIVERED
+    assert worker.counts == {"stale": 1, "delivered": 1}
+
+
+async def test_crashed_lease_is_recovered_exactly_once(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    _, [row_id] = await seed(store, clock, 1)
+    hanging = FakeSink(delay=3600)
+    first = relay(store, clock, notifier, hanging, lease_seconds=30)
+    crashed = asyncio.create_task(first.run_once())
+    await eventually(lambda: len(hanging.attempts) == 1)
+    crashed.cancel()  # the process dies mid-delivery: the row stays leased
+    with pytest.raises(asyncio.CancelledError):
+        await crashed
+
+    healthy = FakeSink()
+    second = relay(store, clock, notifier, healthy, lease_seconds=30)
+    assert await second.run_once() == 0  # still leased
+    clock.advance(31)
+    assert await second.run_once() == 1
+    assert await second.run_once() == 0
+    assert [r.id for r in healthy.delivered] == [row_id]
+    assert hanging.delivered == []
+    assert (await _status(store, row_id)).status is OutboxStatus.DELIVERED
+
+
+async def test_a_raising_sink_does_not_stop_the_loop(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    _, [row_id] = await seed(store, clock, 1)
+    raised = []
+
+    def script(row: OutboxRow) -> Exception | None:
+        if not raised:
+            raised.append(row.id)
+            return RuntimeError("boom")
+        return None
+
+    sink = FakeSink(script=script)
+    async with relay(store, clock, notifier, sink) as worker:
+        await eventually(lambda: bool(raised))
+        await asyncio.sleep(0.05)
+        row = await _status(store, row_id)
+        assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
+        assert row.last_error == "RuntimeError: boom"
+        assert worker.running
+        clock.advance(5)
+        notifier.notify()  # time moved; a real clock would simply reach the due time
+        await eventually(lambda: len(sink.delivered) == 1)
+        assert worker.running
+    assert worker.counts == {"retry": 1, "delivered": 1}
+
+
+async def test_the_loop_sleeps_until_notified(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    claims = 0
+    real_claim = store.claim_due
+
+    async def counting_claim(**kwargs: object) -> list[OutboxRow]:
+        nonlocal claims
+        claims += 1
+        return await real_claim(**kwargs)  # type: ignore[arg-type]
+
+    store.claim_due = counting_claim  # type: ignore[method-assign]
+    sink = FakeSink()
+    async with relay(store, clock, notifier, sink, idle_wait=3600):
+        await eventually(lambda: claims >= 1)
+        await asyncio.sleep(0.2)
+        idle_claims = claims
+        assert idle_claims <= 2  # asleep, not polling
+        _, [row_id] = await seed(store, clock, 1)  # the commit notifies
+        await eventually(lambda: len(sink.delivered) == 1, timeout=2)
+        assert sink.delivered[0].id == row_id
+
+
+async def test_the_loop_wakes_when_a_retry_is_due(store: SqlStore, notifier: LocalNotifier) -> None:
+    real = SystemClock()
+    h = new_handoff(FrozenClock(real.now()))
+    answers = iter([Failed("429", retryable=True, retry_after=0.2)])
+    sink = FakeSink(script=lambda row: next(answers, None))
+    store.clock = real
+    async with relay(store, real, notifier, sink, idle_wait=3600):  # type: ignore[arg-type]
+        item = OutboxItem("x-1", h.id, LIVECHAT, "work", {})
+        assert await store.commit(Change(handoff=h, outbox=(item,)))
+        await eventually(lambda: len(sink.attempts) == 1, timeout=2)
+        await eventually(lambda: len(sink.delivered) == 1, timeout=2)  # no notify needed
+
+
+async def test_stop_cancels_stuck_deliveries(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    await seed(store, clock, 1)
+    sink = FakeSink(delay=3600)
+    worker = relay(store, clock, notifier, sink, stop_grace=0.05)
+    async with worker:
+        await eventually(lambda: len(sink.attempts) == 1)
+    assert not worker.running
+    assert sink.delivered == []
+
+
+def test_a_relay_needs_a_sink(store: SqlStore, clock: FrozenClock, notifier: LocalNotifier) -> None:
+    with pytest.raises(ValueError, match="sink"):
+        OutboxRelay(store, {}, clock, notifier)
