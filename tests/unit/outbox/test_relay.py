@@ -292,3 +292,29 @@ async def test_stop_cancels_stuck_deliveries(
 def test_a_relay_needs_a_sink(store: SqlStore, clock: FrozenClock, notifier: LocalNotifier) -> None:
     with pytest.raises(ValueError, match="sink"):
         OutboxRelay(store, {}, clock, notifier)
+
+
+async def test_outcomes_are_counted_for_prometheus(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def count(outcome: str) -> float:
+        labels = {"target": "livechat", "outcome": outcome}
+        return REGISTRY.get_sample_value("hitl_outbox_deliveries_total", labels) or 0.0
+
+    before = count("delivered"), count("dead")
+    await seed(store, clock, 1)
+    await seed(store, clock, 1)
+    answers = iter([None, Failed("no", retryable=False)])
+    seen: list[str] = []
+    worker = relay(
+        store,
+        clock,
+        notifier,
+        FakeSink(script=lambda row: next(answers)),
+        on_outcome=lambda row, label: seen.append(label),
+    )
+    assert await worker.run_once() == 2
+    assert sorted(seen) == ["dead", "delivered"]
+    assert (count("delivered"), count("dead")) == (before[0] + 1, before[1] + 1)
