@@ -40,7 +40,8 @@ async def _livechat_unavailable(request: Request, exc: Exception) -> Response:
 
 def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> FastAPI:
     """The app. With `manage_gateway`, its lifespan starts and stops the gateway;
-    otherwise the caller has started it and the app is bound at once."""
+    otherwise the caller starts it and calls `bind(app, gateway)` (bound at once here
+    when it is already started)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +64,6 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(livechat_webhooks.router)
     app.include_router(health.router)
-    if not manage_gateway:
+    if not manage_gateway and gateway.started:
         bind(app, gateway)
     return app

@@ -99,6 +99,11 @@ class InboundService:
         self._own_account = own_account_id
 
     async def apply(self, handoff: Handoff, action: InboundAction) -> Change | None:
+        if isinstance(action, IncomingEvent):
+            # An agent's message is never dropped: LiveChat refuses messages in a closed
+            # thread, so one that reaches us was written before the chat closed, even if
+            # the bot's close was recorded first.
+            return await self._incoming_event(handoff, action)
         if not handoff.state.is_open:
             log.debug(
                 "ignoring %s for %s handoff %s", type(action).__name__, handoff.state, handoff.id
@@ -152,7 +157,9 @@ class InboundService:
             wire["elements"] = message.elements
         data = {"message": wire, "agent": {"id": agent.id, "name": agent.name}}
         changes: list[Change] = []
-        if handoff.state is not HandoffState.ASSIGNED or handoff.agent is None:
+        if handoff.state.is_open and (
+            handoff.state is not HandoffState.ASSIGNED or handoff.agent is None
+        ):
             # An agent writing is the surest sign of assignment (webhooks may race).
             assigned = self._assign(handoff, agent, cause="agent wrote in the chat")
             if assigned is not None and assigned.handoff is not None:
