@@ -30,6 +30,7 @@ check: lint typecheck
 
 ## make test: every test, slow fault, e2e, browser and PostgreSQL suites included
 test: check
+	./scripts/ensure-chromium
 	$(BIN)/python -m pytest -p no:cacheprovider -ra
 
 ## make quick: the fast tiers only, for iteration
