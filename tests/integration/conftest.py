@@ -13,7 +13,6 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -176,9 +175,9 @@ def sim_config(**overrides: Any) -> SimulatorConfig:
     return SimulatorConfig(**values)
 
 
-def gateway_settings(tmp_path: Path, sim: SimulatorConfig, **overrides: Any) -> Settings:
+def gateway_settings(database_url: str, sim: SimulatorConfig, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "database_url": database_url,
         "public_url": GATEWAY,
         "api_keys": API_KEY,
         "bot_webhook_url": f"{BOT}/hooks",
@@ -200,8 +199,9 @@ FAST_RETRIES = RetryPolicy(base=0.01, cap=0.2, max_age=timedelta(hours=24))
 
 
 @pytest.fixture
-def make_env(tmp_path: Path) -> Callable[..., Any]:
-    """`async with make_env(**settings) as env:` builds and tears down one world."""
+def make_env(database_url: str) -> Callable[..., Any]:
+    """`async with make_env(**settings) as env:` builds and tears down one world,
+    on each store backend (see tests/conftest.py)."""
     import contextlib
 
     @contextlib.asynccontextmanager
@@ -209,7 +209,7 @@ def make_env(tmp_path: Path) -> Callable[..., Any]:
         *, sim_overrides: dict[str, Any] | None = None, **overrides: Any
     ) -> AsyncIterator[Env]:
         config = sim_config(**(sim_overrides or {}))
-        settings = gateway_settings(tmp_path, config, **overrides)
+        settings = gateway_settings(database_url, config, **overrides)
         bot = BotReceiver(BOT_SECRET)
         files: dict[str, tuple[bytes, str]] = {}
         holder: dict[str, Any] = {}
