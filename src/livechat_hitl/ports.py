@@ -84,11 +84,14 @@ class Store(Protocol):
         next_attempt_at: datetime,
         dead: bool,
         change: Change | None = None,
-    ) -> None:
+        lease_until: datetime | None = None,
+    ) -> bool:
         """Record a failed attempt: attempts + 1, last_error, reschedule or mark dead.
 
         `change`, when given, is committed in the same transaction (e.g. the handoff
-        marked failed when its start_chat row goes dead)."""
+        marked failed when its start_chat row goes dead). With `lease_until` (the
+        claim's lease), only while the row still carries it; False when nothing was
+        written because the row is no longer pending under that lease."""
         ...
 
     async def list_outbox(

@@ -219,5 +219,9 @@ class Change:
     events: tuple[BotEvent, ...] = ()
     outbox: tuple[OutboxItem, ...] = ()
     outbox_done: tuple[str, ...] = ()  # outbox row ids this change completes
+    # The lease under which a relay delivered `outbox_done`: the rows complete only while
+    # still held under it, so a relay whose lease ran out (and another relay claimed the
+    # row since) does not record over the new holder. None: complete regardless.
+    outbox_lease: datetime | None = None
     identity: CustomerIdentity | None = None
     dedup_key: str | None = None

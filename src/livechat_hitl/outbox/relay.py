@@ -5,6 +5,10 @@ Rows of different handoffs go out in parallel; rows of one handoff (and target) 
 a time and in order, because the store only hands out the oldest undelivered row of a
 handoff. The relay never sleeps per row: with nothing to claim it waits on the notifier
 until the next row is due, or until a commit wakes it.
+
+Several relays (processes) may share one database: each records an outcome under the
+lease of its claim, so a relay that overran its lease (and lost the row to another)
+records nothing; that outcome is counted as `superseded`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ RETRY: Final = "retry"
 DEAD: Final = "dead"
 STALE: Final = "stale"
 UNRECORDED: Final = "unrecorded"
+SUPERSEDED: Final = "superseded"
 
 MAX_ERROR_LENGTH = 2000
 MIN_WAIT = 0.01
@@ -203,45 +208,61 @@ class OutboxRelay:
     async def _record(self, row: OutboxRow, outcome: Delivered | Failed) -> str:
         now = self._clock.now()
         retry_at = self._policy.next_attempt_at(row.attempts + 1, now, None)
+        lease = row.lease_until
         if isinstance(outcome, Delivered):
-            change = _completing(outcome.change, row.id)
+            change = _completing(outcome.change, row)
             try:
-                await self._store.commit(change)
+                completed = await self._store.commit(change)
             except (StaleHandoff, ConversationBusy) as exc:
                 # The peer has it, but the state change lost a race: deliver again
                 # (sinks recognise repeats) and let the sink build the change anew.
                 log.info("outbox row %s: %s; retrying", row.id, exc)
                 await self._store.release(
-                    row.id, error=_describe(exc), next_attempt_at=retry_at, dead=False
+                    row.id,
+                    error=_describe(exc),
+                    next_attempt_at=retry_at,
+                    dead=False,
+                    lease_until=lease,
                 )
                 return STALE
+            if not completed:
+                log.info("outbox row %s: delivered, but its lease had passed on", row.id)
+                return SUPERSEDED
             return DELIVERED
         dead = not outcome.retryable or self._policy.gives_up(row, now)
         if not dead:
             retry_at = self._policy.next_attempt_at(row.attempts + 1, now, outcome.retry_after)
         error = outcome.error[:MAX_ERROR_LENGTH]
         try:
-            await self._store.release(
+            released = await self._store.release(
                 row.id,
                 error=error,
                 next_attempt_at=retry_at,
                 dead=dead,
                 change=outcome.change if dead else None,
+                lease_until=lease,
             )
         except (StaleHandoff, ConversationBusy) as exc:
             log.info("outbox row %s: giving up lost a race (%s); retrying", row.id, exc)
-            await self._store.release(row.id, error=error, next_attempt_at=retry_at, dead=False)
+            await self._store.release(
+                row.id, error=error, next_attempt_at=retry_at, dead=False, lease_until=lease
+            )
             return STALE
+        if not released:
+            log.info("outbox row %s: failed, but its lease had passed on", row.id)
+            return SUPERSEDED
         if dead:
             log.warning("outbox row %s (%s %s) is dead: %s", row.id, row.target, row.kind, error)
             return DEAD
         return RETRY
 
 
-def _completing(change: Change | None, row_id: str) -> Change:
+def _completing(change: Change | None, row: OutboxRow) -> Change:
     if change is None:
-        return Change(outbox_done=(row_id,))
-    return dataclasses.replace(change, outbox_done=(*change.outbox_done, row_id))
+        return Change(outbox_done=(row.id,), outbox_lease=row.lease_until)
+    return dataclasses.replace(
+        change, outbox_done=(*change.outbox_done, row.id), outbox_lease=row.lease_until
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -8,6 +8,8 @@
   positions (event and outbox `seq`) become visible in the order they were allocated.
 - Idempotent inserts and upserts (`ON CONFLICT`), which both backends spell the same
   way but through different SQLAlchemy constructs.
+- Cross-process wake-ups: PostgreSQL writers `NOTIFY` inside the transaction (the
+  server delivers it at commit, when the rows are visible); SQLite has one process.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 IMMEDIATE = "hitl_begin_immediate"
 # Key of the advisory lock PostgreSQL writers of the event log take (any constant).
 _EVENT_LOG_LOCK = 0x68_69_74_6C
+# LISTEN/NOTIFY channel of commits that add events or outbox rows (per database).
+COMMIT_CHANNEL = "livechat_hitl_commits"
 
 
 def async_url(url: str) -> URL:
@@ -133,6 +137,17 @@ async def serialise_log_writes(
         keys = sorted({*keys, _EVENT_LOG_LOCK})
     for key in keys:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def announce_commit(conn: AsyncConnection) -> None:
+    """Wake every process's waiters once this transaction commits (PostgreSQL only).
+
+    NOTIFY is transactional: listeners hear it only after the commit, so a woken reader
+    always finds the new rows; a rolled-back transaction announces nothing. Several
+    NOTIFYs with the same payload in one transaction reach listeners once."""
+    if is_sqlite(conn):
+        return
+    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": COMMIT_CHANNEL})
 
 
 def _lock_key(name: str) -> int:

@@ -7,17 +7,24 @@ the same target is undelivered (pending, leased or dead). The two targets (LiveC
 the bot's webhook) are independent peers, so a bot webhook that is down does not hold
 back the user's messages to LiveChat. A dead row keeps blocking the later rows of its
 handoff and target until an operator retries (`retry_outbox`) or purges it.
+
+Leases: `claim_due` stamps `lease_until`, and that value is the claim's token. A relay
+records an outcome (`release`, or `commit` with `Change.outbox_lease`) only while the
+row still carries its lease: once the lease ran out and another process claimed the
+row, the late relay's outcome is dropped and the new holder's counts.
+
+Several processes: on PostgreSQL, a transaction that adds events or outbox rows (or
+makes rows due again) NOTIFYs `dialects.COMMIT_CHANNEL`, so the `PgListener` of every
+process wakes its waiters once the rows are visible.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import json
+import re
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
@@ -146,8 +153,10 @@ class SqlStore:
             await conn.execute(insert(events), [rows.event_values(e) for e in change.events])
         if change.outbox:
             await conn.execute(insert(outbox), [_new_outbox_row(i, now) for i in change.outbox])
+        if change.events or change.outbox:
+            await dialects.announce_commit(conn)
         if change.outbox_done:
-            await self._mark_delivered(conn, change.outbox_done, now)
+            await self._mark_delivered(conn, change.outbox_done, now, change.outbox_lease)
         if change.identity is not None:
             values = rows.identity_values(change.identity)
             await conn.execute(dialects.upsert(conn, identities, values, "user_id"))
@@ -178,11 +187,16 @@ class SqlStore:
             raise
 
     async def _mark_delivered(
-        self, conn: AsyncConnection, row_ids: Sequence[str], now: datetime
+        self,
+        conn: AsyncConnection,
+        row_ids: Sequence[str],
+        now: datetime,
+        lease_until: datetime | None,
     ) -> None:
         wanted = set(row_ids)
         # A row another relay already delivered (its lease ran out while this one was
-        # still busy) must not apply the delivery's change a second time.
+        # still busy) must not apply the delivery's change a second time; a row another
+        # relay holds now is that relay's to record.
         stmt = (
             update(outbox)
             .where(outbox.c.id.in_(wanted), outbox.c.status != DELIVERED)
@@ -193,6 +207,8 @@ class SqlStore:
                 attempts=outbox.c.attempts + 1,
             )
         )
+        if lease_until is not None:
+            stmt = stmt.where(outbox.c.lease_until == lease_until)
         if (await conn.execute(stmt)).rowcount != len(wanted):
             raise _AlreadyDone
 
@@ -354,28 +370,39 @@ class SqlStore:
         next_attempt_at: datetime,
         dead: bool,
         change: Change | None = None,
-    ) -> None:
+        lease_until: datetime | None = None,
+    ) -> bool:
         """Record a failed attempt; with `change`, commit it in the same transaction
-        (e.g. marking the handoff failed when the row goes dead)."""
+        (e.g. marking the handoff failed when the row goes dead).
+
+        With `lease_until` (the value `claim_due` returned), only while the row still
+        carries that lease. False, and nothing written (not `change` either), when the
+        row is no longer pending under it: delivered, dead, or claimed by another relay
+        since this one's lease ran out."""
+        stmt = (
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.status == PENDING)
+            .values(
+                attempts=outbox.c.attempts + 1,
+                last_error=error,
+                next_attempt_at=next_attempt_at,
+                lease_until=None,
+                status=DEAD if dead else PENDING,
+            )
+        )
+        if lease_until is not None:
+            stmt = stmt.where(outbox.c.lease_until == lease_until)
         try:
             async with self._write() as conn:
                 if change is not None:
                     await self._apply(conn, change, self.clock.now())
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row_id, outbox.c.status == PENDING)
-                    .values(
-                        attempts=outbox.c.attempts + 1,
-                        last_error=error,
-                        next_attempt_at=next_attempt_at,
-                        lease_until=None,
-                        status=DEAD if dead else PENDING,
-                    )
-                )
+                if (await conn.execute(stmt)).rowcount == 0:
+                    raise _AlreadyDone
         except _AlreadyDone:
-            pass  # the failure change completes rows already delivered: nothing to do
+            return False  # someone else has (or had) the row: nothing of ours is written
         finally:
             self.notifier.notify()
+        return True
 
     async def list_outbox(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxRow]:
         query = select(outbox).order_by(outbox.c.seq).limit(limit)
@@ -405,6 +432,8 @@ class SqlStore:
         )
         async with self._write() as conn:
             count = (await conn.execute(stmt)).rowcount
+            if count:
+                await dialects.announce_commit(conn)  # e.g. `outbox retry` from the CLI
         if count:
             self.notifier.notify()
         return count
@@ -420,6 +449,8 @@ class SqlStore:
         )
         async with self._write() as conn:
             count = (await conn.execute(stmt)).rowcount
+            if count:
+                await dialects.announce_commit(conn)  # purged dead rows unblock their lanes
         if count:
             self.notifier.notify()
         return count
@@ -504,22 +535,25 @@ def _new_outbox_row(item: OutboxItem, now: datetime) -> dict[str, Any]:
     }
 
 
+CURSOR_PATTERN = r"^[0-9]{1,16}\.[A-Za-z0-9_-]{1,64}$"
+"""A page cursor: the last item's creation time in microseconds since the epoch, a dot,
+and its id. Every string of this shape is a valid position, so a cursor never fails."""
+
+_CURSOR = re.compile(CURSOR_PATTERN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def encode_cursor(handoff: Handoff) -> str:
-    raw = json.dumps([handoff.created_at.isoformat(), handoff.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    micros = (handoff.created_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{handoff.id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raises ValueError for a cursor this store did not make."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, handoff_id = json.loads(raw)
-        moment = datetime.fromisoformat(created_at)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise ValueError("invalid cursor") from exc
-    if moment.tzinfo is None or not isinstance(handoff_id, str):
+    """Raises ValueError for a string that is not of the cursor's shape."""
+    if not _CURSOR.match(cursor):
         raise ValueError("invalid cursor")
-    return moment, handoff_id
+    micros, _, handoff_id = cursor.partition(".")
+    return _EPOCH + timedelta(microseconds=int(micros)), handoff_id
 
 
 @contextlib.asynccontextmanager
