@@ -4,6 +4,8 @@ Choices the docs leave open:
 - "Requester must be a chat user" means a *present* user; refusing answers
   `authorization`. After a transfer the transferring agent is no longer present, so
   closing afterwards needs `ignore_requester_presence: true` (as on LiveChat).
+- An inactive chat answers `chat_inactive` before presence is looked at (send_event,
+  deactivate_chat, transfer_chat, add/remove user): see `send_event`.
 - Agents (PAT accounts are normally owners) can see every chat of the organization.
 """
 
@@ -259,16 +261,26 @@ class ChatService:
             else self.world.chat(body.get("chat_id"))
         )
         checked = v.event(body.get("event"), customer=customer_side)
-        self.require_present(requester, chat)
-        user = chat.users[requester.id]
-        if checked["visibility"] == "all" and user.visibility == "agents":
-            raise SimError("validation", "This user can only send events visible to agents")
         thread = chat.active_thread
         if thread is None:
             if customer_side and attach_to_last and chat.last_thread is not None:
                 thread = chat.last_thread
             else:
+                # The chat's state is checked before the requester's presence. Deactivating
+                # "closes the currently open thread. Sending messages to this thread will no
+                # longer be possible" (agent-chat-api, Deactivate Chat), and `chat_inactive`
+                # is in send_event's documented errors; presence ("must be added to the
+                # chat") is about the open thread, which an inactive chat does not have. So
+                # anyone who may see the chat (every agent here: chats--all) gets
+                # `chat_inactive`, whether or not a transfer took them out before the close;
+                # the docs list "the chat must be active" before "the requester must be
+                # present" for transfer_chat and add_user_to_chat too, which check the same
+                # way. Customers get it unless they pass `attach_to_last_thread`.
                 raise SimError("chat_inactive")
+        self.require_present(requester, chat)
+        user = chat.users[requester.id]
+        if checked["visibility"] == "all" and user.visibility == "agents":
+            raise SimError("validation", "This user can only send events visible to agents")
         event = self._add_event(chat, thread, requester, checked)
         self._emit_event(chat, thread, event, requester)
         return {"event_id": event["id"]}

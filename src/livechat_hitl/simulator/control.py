@@ -97,10 +97,10 @@ class Controls:
         if event["type"] == "file" and self.core.files.by_url(event["url"]) is None:
             # An outside URL: keep it as LiveChat would show a file event.
             chat = self.core.world.chat(chat_id)
-            self.core.chats.require_present(requester, chat)
             thread = chat.active_thread
             if thread is None:
-                raise SimError("chat_inactive")
+                raise SimError("chat_inactive")  # before presence, as send_event checks
+            self.core.chats.require_present(requester, chat)
             name = event["url"].rstrip("/").rsplit("/", 1)[-1] or "file"
             body = {**event, "name": name, "content_type": "application/octet-stream", "size": 0}
             created = self.core.world.new_event(thread, agent_id, body)
