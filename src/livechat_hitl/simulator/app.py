@@ -110,7 +110,7 @@ class Simulator(Controls):
             region = request.headers.get("x-region")
             if region and region != self.config.region:
                 raise SimError("misdirected_request", data={"region": self.config.region})
-            await self.core.faults.apply(method)
+            await self.core.faults.apply(method, region)
             handlers: dict[str, Any] = {
                 "agent": agent_api.HANDLERS,
                 "customer": customer_api.HANDLERS,

@@ -169,7 +169,11 @@ class Controls:
         region: str = "fra",
         hang_seconds: float = 30.0,
     ) -> None:
-        """Next `count` calls of `method` (None: any) answer 429/500/503, hang, or misdirect."""
+        """Next `count` calls of `method` (None: any) answer 429/500/503, hang, or misdirect.
+
+        A `misdirected` fault answers only calls whose `X-Region` is not `region`, so a
+        client that retries in the region named by `data.region` gets through.
+        """
         self.core.faults.add(
             kind,
             count=count,

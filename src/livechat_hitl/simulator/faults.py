@@ -44,18 +44,29 @@ class Faults:
     def clear(self) -> None:
         self.pending.clear()
 
-    def take(self, method: str) -> Fault | None:
+    def take(self, method: str, region: str | None = None) -> Fault | None:
         for fault in self.pending:
-            if fault.method in (None, "*", method) and fault.remaining > 0:
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self.pending.remove(fault)
-                return fault
+            if fault.method not in (None, "*", method) or fault.remaining <= 0:
+                continue
+            if fault.kind == "misdirected" and region == fault.region:
+                # LiveChat answers misdirected_request to a request that reached the wrong
+                # region and names the right one in `data.region` (LIVECHAT-API §1.5); a
+                # request that already says `X-Region: <that region>` is not misdirected,
+                # so it goes through and leaves the fault for a request that is.
+                continue
+            fault.remaining -= 1
+            if fault.remaining == 0:
+                self.pending.remove(fault)
+            return fault
         return None
 
-    async def apply(self, method: str) -> None:
-        """Raise the error of the next matching fault (after hanging, for `hang`)."""
-        fault = self.take(method)
+    async def apply(self, method: str, region: str | None = None) -> None:
+        """Raise the error of the next matching fault (after hanging, for `hang`).
+
+        `region` is the request's `X-Region`: a `misdirected` fault only answers requests
+        that do not already name its region.
+        """
+        fault = self.take(method, region)
         if fault is None:
             return
         if fault.kind == "429":
