@@ -12,6 +12,7 @@ The `httpx.AsyncClient` is injected and owned by the caller, so tests and the sa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -70,8 +71,10 @@ class LiveChatClient:
     """Async client of LiveChat's Agent, Customer, Configuration and accounts APIs.
 
     `agent_credentials` authenticate Agent and Configuration calls unless a call names its
-    own; customer calls carry a `CustomerSession`. The region LiveChat names in a
-    `misdirected_request` answer is remembered and sent as `X-Region` from then on.
+    own; customer calls carry a `CustomerSession`. `timeout` bounds each request as a whole
+    (an `httpx.Timeout` bounds its phases, and the whole by its longest phase). The region
+    LiveChat names in a `misdirected_request` answer is remembered and sent as `X-Region`
+    from then on.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class LiveChatClient:
         self.organization_id = organization_id
         self.redirect_uri = redirect_uri
         self._timeout = timeout
+        self._deadline = _deadline_of(timeout)
         self._learned_region: str | None = None
 
     # -- typed method groups -------------------------------------------------------------
@@ -233,9 +237,13 @@ class LiveChatClient:
         name = label or request.url.path
         started = time.perf_counter()
         try:
-            response = await self._http.send(request)
-            await response.aread()
-        except httpx.TimeoutException as error:
+            # httpx's timeouts bound each phase (connect, each read, ...), not the call: a
+            # server that trickles bytes, or a transport that ignores them (ASGITransport),
+            # would hold the call forever. The deadline bounds the whole exchange.
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.send(request)
+                await response.aread()
+        except (httpx.TimeoutException, TimeoutError) as error:
             logger.debug("LiveChat %s timed out", name)
             raise LiveChatTransportError(
                 f"timeout calling {name}: {type(error).__name__}"
@@ -267,6 +275,14 @@ class LiveChatClient:
         if not organization_id:
             raise CredentialsError("Customer Chat API calls need an organization id")
         return str(organization_id)
+
+
+def _deadline_of(timeout: float | httpx.Timeout) -> float | None:
+    """Seconds one request may take in all: the timeout, or the longest of its phases."""
+    if not isinstance(timeout, httpx.Timeout):
+        return float(timeout)
+    phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return max(phases) if phases else None
 
 
 def _decode_json(response: httpx.Response) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 
@@ -199,6 +200,25 @@ async def test_timeout_is_applied_to_each_request(fake, credentials):
         "write": 3.5,
         "pool": 3.5,
     }
+
+
+@pytest.mark.parametrize(
+    "timeout", [0.05, httpx.Timeout(0.05), httpx.Timeout(None, connect=0.01, read=0.05)]
+)
+async def test_the_timeout_bounds_the_whole_request(timeout, credentials):
+    """A transport that never trips httpx's per-phase timeouts still gets cut off."""
+
+    async def stall(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(stall)) as http:
+        client = LiveChatClient(
+            http, api_url="http://lc.test", agent_credentials=credentials, timeout=timeout
+        )
+        with pytest.raises(LiveChatTransportError, match="timeout") as caught:
+            await asyncio.wait_for(client.call(Api.AGENT, "list_chats"), 5)
+    assert caught.value.retryable
 
 
 async def test_debug_logs_name_the_call_but_never_the_secrets(client, fake, caplog):
