@@ -79,6 +79,7 @@ class OutboxRelay:
         self._on_outcome = on_outcome
         self._inflight: set[asyncio.Task[str]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.counts: dict[str, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------
@@ -97,6 +98,7 @@ class OutboxRelay:
 
     def start(self) -> None:
         if self._loop_task is None:
+            self._stopping = False
             self._loop_task = asyncio.create_task(self._supervise(), name="outbox-relay")
 
     async def stop(self) -> None:
@@ -104,6 +106,11 @@ class OutboxRelay:
         rest (their leases run out and another relay picks them up)."""
         task, self._loop_task = self._loop_task, None
         if task is not None:
+            # The flag ends the loop even when the cancellation is swallowed: on Python
+            # 3.11, `asyncio.wait_for` (the notifier's wait) drops a cancel that arrives
+            # just as its inner wait completes, and the loop would sleep `idle_wait` on.
+            self._stopping = True
+            self._notifier.notify()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -134,7 +141,7 @@ class OutboxRelay:
     # -- the background loop -------------------------------------------------------
 
     async def _supervise(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._run()
             except asyncio.CancelledError:
@@ -144,7 +151,7 @@ class OutboxRelay:
                 await asyncio.sleep(self._restart_delay)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             free = self._concurrency - len(self._inflight)
             if free > 0:
                 want = min(self._batch, free)
