@@ -195,6 +195,12 @@ class InboundService:
                 return self._with_event(moved, None, EventType.TRANSFERRED, data, now)
             return self._assign(handoff, agent, cause=f"chat_transferred ({action.reason})")
         if action.queue is not None:
+            group_id = action.group_ids[0] if action.group_ids else handoff.group_id
+            # The first queueing follows our own transfer_chat; a chat that had an agent,
+            # or moves to another group, was transferred by someone (and waits again).
+            was_transferred = handoff.state is HandoffState.ASSIGNED or (
+                handoff.state is HandoffState.QUEUED and group_id != handoff.group_id
+            )
             queued, record = advance(
                 handoff,
                 HandoffState.QUEUED,
@@ -202,12 +208,23 @@ class InboundService:
                 now=now,
                 queue=action.queue,
                 agent=None,
-                group_id=action.group_ids[0] if action.group_ids else handoff.group_id,
+                group_id=group_id,
             )
             data = {
                 "queue": {"position": action.queue.position, "wait_time": action.queue.wait_time}
             }
-            return self._with_event(queued, record, EventType.QUEUED, data, now)
+            change = self._with_event(queued, record, EventType.QUEUED, data, now)
+            if not was_transferred:
+                return change
+            transferred = self._with_event(
+                queued, record, EventType.TRANSFERRED, {"group_ids": list(action.group_ids)}, now
+            )
+            return Change(
+                handoff=queued,
+                transition=record,
+                events=(*transferred.events, *change.events),
+                outbox=(*transferred.outbox, *change.outbox),
+            )
         if action.group_ids and handoff.state is HandoffState.ASSIGNED:
             moved = touch(handoff, now=now, agent=None, group_id=action.group_ids[0])
             return self._with_event(
