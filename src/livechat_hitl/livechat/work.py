@@ -22,6 +22,7 @@ from livechat_hitl.domain.models import (
     DeliveryStatus,
     EventType,
     Handoff,
+    Message,
     MessageType,
     OutboxItem,
     OutboxRow,
@@ -103,7 +104,9 @@ class LiveChatWork:
                 case "close_chat":
                     return await self._close(handoff)
         except LiveChatError as exc:
-            return self._failed(row, handoff, exc)
+            # Starting may have recorded the chat meanwhile: judge on the current handoff.
+            current = await self._store.get_handoff(row.handoff_id)
+            return self._failed(row, current or handoff, exc)
         return Failed(error=f"unknown LiveChat work {row.kind!r}", retryable=False)
 
     # -- start ---------------------------------------------------------------------------
@@ -218,21 +221,19 @@ class LiveChatWork:
             if exc.retryable:
                 raise
             reason = "the chat is closed" if isinstance(exc, ChatInactiveError) else exc.message
-            failed = replace(
-                message, status=DeliveryStatus.FAILED, error=f"{exc.type}: {reason}"[:500]
-            )
-            return Failed(
-                error=f"{exc.type}: {exc.message}"[:500],
-                retryable=False,
-                change=Change(message_updates=(failed,)),
-            )
+            return self._message_failed(message, f"{exc.type}: {reason}")
         except FileRefused as exc:
-            failed = replace(message, status=DeliveryStatus.FAILED, error=str(exc)[:500])
-            return Failed(
-                error=str(exc)[:500], retryable=False, change=Change(message_updates=(failed,))
-            )
+            return self._message_failed(message, str(exc))
         done = replace(message, status=DeliveryStatus.DELIVERED, livechat_event_id=event_id)
         return Delivered(change=Change(message_updates=(done,)))
+
+    def _message_failed(self, message: Message, error: str) -> Delivered:
+        """A message LiveChat (or the file fetch) refuses for good is marked failed, and
+        its row is done: a dead row would hold back every later message of the handoff,
+        and its close. The bot sees the failure in the message's status and error."""
+        log.warning("message %s of handoff %s failed: %s", message.id, message.handoff_id, error)
+        failed = replace(message, status=DeliveryStatus.FAILED, error=error[:500])
+        return Delivered(change=Change(message_updates=(failed,)))
 
     # -- close ---------------------------------------------------------------------------
 
@@ -248,13 +249,16 @@ class LiveChatWork:
 
     # -- failures ------------------------------------------------------------------------
 
-    def _failed(self, row: OutboxRow, handoff: Handoff, exc: LiveChatError) -> Failed:
+    def _failed(self, row: OutboxRow, handoff: Handoff, exc: LiveChatError) -> Delivered | Failed:
         error = f"{exc.type}: {exc.message}"[:500]
         if exc.retryable:
             return Failed(error=error, retryable=True, retry_after=exc.retry_after)
         log.warning("LiveChat refused %s for handoff %s: %s", row.kind, handoff.id, exc.type)
         if row.kind == "start_chat" and handoff.state.is_open:
-            return Failed(error=error, retryable=False, change=self._fail_handoff(handoff, exc))
+            # The refusal is the start's outcome: the handoff fails and the bot is told.
+            # The row is done rather than dead, so the close of the chat it may have
+            # created (queued behind it) goes out instead of waiting forever.
+            return Delivered(change=self._fail_handoff(handoff, exc))
         return Failed(error=error, retryable=False)
 
     def _fail_handoff(self, handoff: Handoff, exc: LiveChatError) -> Change:
