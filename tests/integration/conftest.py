@@ -156,6 +156,51 @@ class Env:
             raise AssertionError(f"handoff stayed {found.get('state')}, wanted {state}") from None
         return found
 
+    async def queued(self, conversation_id: str = "conv-1", **extra: Any) -> dict[str, Any]:
+        """Start a handoff and wait until LiveChat has queued its chat (manual routing)."""
+        handoff = await self.start_handoff(conversation_id, **extra)
+        return await self.wait_state(handoff["id"], "queued")
+
+    async def assigned(
+        self, conversation_id: str = "conv-1", agent: int = 0, **extra: Any
+    ) -> dict[str, Any]:
+        """Start a handoff and have `self.agents[agent]` accept it."""
+        handoff = await self.queued(conversation_id, **extra)
+        self.sim.accept_chat(self.agents[agent], handoff["livechat"]["chat_id"])
+        return await self.wait_state(handoff["id"], "assigned")
+
+    def events(self, handoff_id: str | None = None, type_: str | None = None) -> list[Any]:
+        """Bot events received so far (of one handoff, of one type)."""
+        return [
+            e
+            for e in self.bot.events
+            if (handoff_id is None or e["handoff_id"] == handoff_id)
+            and (type_ is None or e["type"] == type_)
+        ]
+
+    async def wait_event(
+        self, handoff_id: str, type_: str, count: int = 1, timeout: float = 10.0
+    ) -> list[Any]:
+        """Wait until the bot received `count` events of this type; return them."""
+        try:
+            await self.wait_for(lambda: len(self.events(handoff_id, type_)) >= count, timeout)
+        except TimeoutError:
+            got = self.bot.types(handoff_id)
+            raise AssertionError(f"wanted {count} x {type_}, the bot got {got}") from None
+        return self.events(handoff_id, type_)
+
+    async def post_webhook(
+        self, body: Any, *, content: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """POST to the gateway's LiveChat door as LiveChat would (no API key)."""
+        if content is None:
+            content = json.dumps(body).encode()
+        return await self.api.post(
+            "/livechat/webhooks",
+            content=content,
+            headers={"Content-Type": "application/json", "Authorization": "", **(headers or {})},
+        )
+
     def chat(self, chat_id: str) -> dict[str, Any]:
         return next(c for c in self.sim.list_chats() if c["id"] == chat_id)
 
@@ -201,12 +246,16 @@ FAST_RETRIES = RetryPolicy(base=0.01, cap=0.2, max_age=timedelta(hours=24))
 @pytest.fixture
 def make_env(database_url: str) -> Callable[..., Any]:
     """`async with make_env(**settings) as env:` builds and tears down one world,
-    on each store backend (see tests/conftest.py)."""
+    on each store backend (see tests/conftest.py). `run_relay=False` leaves the outbox
+    relay stopped (drive it with `env.gateway.relay.run_once()` or `.start()`)."""
     import contextlib
 
     @contextlib.asynccontextmanager
     async def build(
-        *, sim_overrides: dict[str, Any] | None = None, **overrides: Any
+        *,
+        sim_overrides: dict[str, Any] | None = None,
+        run_relay: bool = True,
+        **overrides: Any,
     ) -> AsyncIterator[Env]:
         config = sim_config(**(sim_overrides or {}))
         settings = gateway_settings(database_url, config, **overrides)
@@ -229,6 +278,7 @@ def make_env(database_url: str) -> Callable[..., Any]:
             bot_http=bot_http,
             fetch_http=files_http,
             retry_policy=FAST_RETRIES,
+            run_relay=run_relay,
         )
         app = create_app(gateway, manage_gateway=False)
         holder["app"] = app
@@ -244,6 +294,7 @@ def make_env(database_url: str) -> Callable[..., Any]:
             try:
                 yield Env(sim, gateway, api, bot, files)
             finally:
+                await gateway.relay.stop()  # a test may have started it by hand
                 await api.aclose()
         for client in (gateway_http, sim_http, bot_http, files_http):
             await client.aclose()
