@@ -3,12 +3,16 @@
 A small server-rendered page over the simulator's control API (`/_sim/...`): it lists
 chats with their transcript, and lets the chosen agent accept, reply, transfer and close.
 It knows nothing of the gateway: it is what a LiveChat agent app would be.
+
+Every action is a plain form POST answered by a 303 back to the page (so it works
+without JavaScript); the page script only refreshes the chat list in place.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -16,6 +20,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _author(event: dict[str, Any], customer: dict[str, Any] | None, agents: dict[str, Any]) -> Any:
+    """(role, display name) of an event's author."""
+    author = event.get("author_id")
+    if author is None or event.get("type") == "system_message":
+        return "system", "system"
+    if customer is not None and author == customer.get("id"):
+        return "customer", customer.get("name") or "customer"
+    return "agent", agents.get(author, {}).get("name") or author
 
 
 def _state(chat: dict[str, Any]) -> dict[str, Any]:
@@ -35,18 +49,12 @@ def _state(chat: dict[str, Any]) -> dict[str, Any]:
         status = "assigned"
     events = []
     for event in thread.get("events", []):
-        author = event.get("author_id")
-        who = (
-            "system"
-            if author is None
-            else (customer or {}).get("name") or "customer"
-            if customer and author == customer.get("id")
-            else agents.get(author, {}).get("name") or author
-        )
-        events.append({**event, "who": who})
+        role, who = _author(event, customer, agents)
+        events.append({**event, "who": who, "role": role})
     return {
         "id": chat["id"],
         "thread": thread,
+        "created_at": thread.get("created_at") or "",
         "status": status,
         "queue": queue,
         "customer": customer,
@@ -56,75 +64,121 @@ def _state(chat: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _order(chat: dict[str, Any]) -> tuple[int, str, str]:
+    """Open chats first, oldest first (the queue's order); closed ones last."""
+    rank = {"queued": 0, "assigned": 1}.get(chat["status"], 2)
+    return rank, chat["created_at"], chat["id"]
+
+
+class ConsoleError(Exception):
+    """The simulator refused an action, or could not be reached."""
+
+
 class Console:
-    def __init__(self, simulator_url: str, agents: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        simulator_url: str,
+        agents: list[tuple[str, str]],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._url = simulator_url.rstrip("/")
+        self._transport = transport
         self.agents = agents
 
     async def _sim(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        async with httpx.AsyncClient(timeout=10.0) as http:
-            response = await http.request(method, f"{self._url}{path}", json=body)
+        try:
+            async with httpx.AsyncClient(timeout=10.0, transport=self._transport) as http:
+                response = await http.request(method, f"{self._url}{path}", json=body)
+        except httpx.HTTPError as exc:
+            raise ConsoleError(f"the LiveChat simulator is not reachable ({exc})") from None
+        try:
+            payload = response.json() if response.content else None
+        except ValueError:
+            payload = None
         if response.status_code >= 400:
-            error = response.json().get("error", {}) if response.content else {}
-            raise ConsoleError(str(error.get("message") or response.status_code))
-        return response.json() if response.content else None
+            error = payload.get("error", {}) if isinstance(payload, dict) else {}
+            message = error.get("message") if isinstance(error, dict) else None
+            raise ConsoleError(str(message or f"the simulator answered {response.status_code}"))
+        return payload
 
     def router(self) -> APIRouter:
         router = APIRouter()
 
-        @router.get("/", response_class=HTMLResponse)
+        @router.get("/", response_class=HTMLResponse, name="console")
         async def page(
             request: Request, agent: str | None = None, error: str | None = None
         ) -> Response:
-            me = agent or (self.agents[0][0] if self.agents else "")
-            chats = [_state(c) for c in await self._sim("GET", "/_sim/chats")]
-            chats.sort(key=lambda c: (c["status"] == "closed", c["id"]))
+            known = [email for email, _ in self.agents]
+            me = agent if agent in known else (known[0] if known else "")
+            status = 200
+            try:
+                chats = [_state(c) for c in await self._sim("GET", "/_sim/chats")]
+            except ConsoleError as exc:
+                chats, error, status = [], str(exc), 502
+            chats.sort(key=_order)
             return TEMPLATES.TemplateResponse(
                 request,
                 "console.html",
-                {"chats": chats, "agents": self.agents, "me": me, "error": error},
+                {
+                    "chats": chats,
+                    "agents": self.agents,
+                    "me": me,
+                    "me_name": dict(self.agents).get(me, me),
+                    "error": error,
+                    "open_count": sum(1 for c in chats if c["status"] != "closed"),
+                },
+                status_code=status,
             )
 
-        async def act(agent: str, path: str, body: dict[str, Any]) -> Response:
-            target = f"./?agent={agent}"
+        async def act(request: Request, agent: str, path: str, body: dict[str, Any]) -> Response:
+            query = {"agent": agent}
             try:
                 await self._sim("POST", path, body)
             except ConsoleError as exc:
-                target += f"&error={httpx.QueryParams({'e': str(exc)})['e']}"
+                query["error"] = str(exc)
+            # An absolute path: a relative one would resolve against the action's URL.
+            target = f"{request.scope.get('root_path', '')}/?{urlencode(query)}"
             return RedirectResponse(target, status_code=303)
 
         @router.post("/chats/{chat_id}/accept")
-        async def accept(chat_id: str, agent: Annotated[str, Form()]) -> Response:
-            return await act(agent, f"/_sim/chats/{chat_id}/accept", {"agent_id": agent})
+        async def accept(request: Request, chat_id: str, agent: Annotated[str, Form()]) -> Response:
+            return await act(request, agent, f"/_sim/chats/{chat_id}/accept", {"agent_id": agent})
 
         @router.post("/chats/{chat_id}/reply")
         async def reply(
-            chat_id: str, agent: Annotated[str, Form()], text: Annotated[str, Form()]
+            request: Request,
+            chat_id: str,
+            agent: Annotated[str, Form()],
+            text: Annotated[str, Form()],
         ) -> Response:
             return await act(
-                agent, f"/_sim/chats/{chat_id}/reply", {"agent_id": agent, "text": text}
+                request, agent, f"/_sim/chats/{chat_id}/reply", {"agent_id": agent, "text": text}
             )
 
         @router.post("/chats/{chat_id}/transfer")
         async def transfer(
-            chat_id: str, agent: Annotated[str, Form()], to: Annotated[str, Form()]
+            request: Request,
+            chat_id: str,
+            agent: Annotated[str, Form()],
+            to: Annotated[str, Form()],
         ) -> Response:
             return await act(
-                agent, f"/_sim/chats/{chat_id}/transfer", {"agent_id": to, "by": agent}
+                request, agent, f"/_sim/chats/{chat_id}/transfer", {"agent_id": to, "by": agent}
             )
 
         @router.post("/chats/{chat_id}/close")
-        async def close(chat_id: str, agent: Annotated[str, Form()]) -> Response:
-            return await act(agent, f"/_sim/chats/{chat_id}/close", {"agent_id": agent})
+        async def close(request: Request, chat_id: str, agent: Annotated[str, Form()]) -> Response:
+            return await act(request, agent, f"/_sim/chats/{chat_id}/close", {"agent_id": agent})
 
         return router
 
 
-class ConsoleError(Exception):
-    pass
-
-
-def create_console_app(simulator_url: str, agents: list[tuple[str, str]]) -> FastAPI:
+def create_console_app(
+    simulator_url: str,
+    agents: list[tuple[str, str]],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The console as an ASGI app (the sandbox mounts it at `/console`)."""
     app = FastAPI(title="livechat-hitl agent console", openapi_url=None, docs_url=None)
-    app.include_router(Console(simulator_url, agents).router())
+    app.include_router(Console(simulator_url, agents, transport).router())
     return app
