@@ -14,8 +14,13 @@ import contextlib
 import json
 import secrets
 import shlex
+import signal
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -24,6 +29,7 @@ from pydantic import SecretStr
 from livechat_hitl.config import Settings, load_settings
 from livechat_hitl.errors import ConfigurationError
 from livechat_hitl.http.app import create_app
+from livechat_hitl.listen import PortUnavailable, listening_socket
 from livechat_hitl.livechat.setup import setup_livechat
 from livechat_hitl.logs import configure_logging, register_secrets
 from livechat_hitl.runtime import Gateway
@@ -38,9 +44,7 @@ SANDBOX_DATABASE = "./livechat-hitl-sandbox.db"
 def sandbox_settings(base: Settings, simulator: SimulatorConfig, webhook_secret: str) -> Settings:
     """The gateway's settings, pointed at the simulator (explicit values win over env)."""
     database = base.database_url
-    if "HITL_DATABASE_URL" not in base.model_fields_set and "database_url" not in (
-        base.model_fields_set
-    ):
+    if "database_url" not in base.model_fields_set:
         database = f"sqlite:///{SANDBOX_DATABASE}"
     return base.model_copy(
         update={
@@ -60,6 +64,7 @@ def sandbox_settings(base: Settings, simulator: SimulatorConfig, webhook_secret:
 
 
 def start_curl(settings: Settings, api_key: str) -> str:
+    """A ready-to-paste curl that starts a handoff (`api_key` may be a shell expansion)."""
     body = {
         "conversation_id": "demo-1",
         "user": {"id": "user-1", "name": "Ada Lovelace", "email": "ada@example.com"},
@@ -71,52 +76,85 @@ def start_curl(settings: Settings, api_key: str) -> str:
         ],
     }
     return (
-        f"curl -s -X POST {settings.public_url}/v1/handoffs "
-        f"-H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' "
+        f"curl -sS -w '\\n' -X POST {settings.public_url}/v1/handoffs "
+        f'-H "Authorization: Bearer {api_key}" -H "Content-Type: application/json" '
         f"-d {shlex.quote(json.dumps(body))}"
     )
 
 
-async def serve_sandbox(settings: Settings, simulator_config: SimulatorConfig) -> None:
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `serve_sandbox`, which stops both servers
+    (uvicorn's own handling would stop one, then re-raise the signal and kill the process
+    before the other has shut down)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _start(server: uvicorn.Server, sock: socket.socket, name: str) -> asyncio.Task[None]:
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=name)
+    while not server.started:
+        if task.done():
+            break
+        await asyncio.sleep(0.02)
+    return task
+
+
+async def serve_sandbox(
+    settings: Settings,
+    simulator_config: SimulatorConfig,
+    gateway_socket: socket.socket,
+    simulator_socket: socket.socket,
+) -> int:
+    """Run simulator and gateway until a signal or until either stops; the exit status."""
     simulator = create_simulator(simulator_config)
-    sim_port = int(simulator_config.base_url.rsplit(":", 1)[1])
-    sim_server = uvicorn.Server(
-        uvicorn.Config(
-            simulator.app,
-            host=settings.host,
-            port=sim_port,
-            log_config=None,
-            lifespan="on",
-            access_log=False,
-        )
+    sim_server = _Server(
+        uvicorn.Config(simulator.app, log_config=None, lifespan="on", access_log=False)
     )
-    gateway = Gateway(settings)
-    app = create_app(gateway)
+    app = create_app(Gateway(settings))
     app.mount(
         "/console", create_console_app(simulator_config.base_url, list(simulator_config.agents))
     )
-    gw_server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None)
-    )
-    sim_task = asyncio.create_task(sim_server.serve(), name="simulator")
-    while not sim_server.started:
-        if sim_task.done():
-            await sim_task
-            raise SystemExit(1)
-        await asyncio.sleep(0.05)
-    gw_task = asyncio.create_task(gw_server.serve(), name="gateway")
-    while not gw_server.started:
-        if gw_task.done():
-            sim_server.should_exit = True
-            await asyncio.gather(gw_task, sim_task, return_exceptions=True)
-            raise SystemExit(1)
-        await asyncio.sleep(0.05)
+    # No access log: the console polls every few seconds and would drown the rest.
+    gw_server = _Server(uvicorn.Config(app, log_config=None, access_log=False))
+    servers = (gw_server, sim_server)
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        tasks.append(await _start(sim_server, simulator_socket, "simulator"))
+        if sim_server.started:
+            tasks.append(await _start(gw_server, gateway_socket, "gateway"))
+        if not all(server.started for server in servers):
+            print("livechat-hitl sandbox: start-up failed (see the log above)", file=sys.stderr)
+            return 1
+        report = await _register_webhooks(settings, simulator_config)
+        print(_banner(settings, simulator_config, report.problems), flush=True)
+        # Either server stopping (a signal, or a crash) stops the other.
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return 0
+    finally:
+        stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _register_webhooks(settings: Settings, simulator_config: SimulatorConfig) -> Any:
+    """What `livechat-hitl setup` does on real LiveChat, done on the simulator."""
+    from livechat_hitl.livechat.auth import AgentCredentials
+    from livechat_hitl.livechat.client import LiveChatClient
+
     secret = settings.livechat_webhook_secret
     assert secret is not None
     async with httpx.AsyncClient(timeout=10.0) as http:
-        from livechat_hitl.livechat.auth import AgentCredentials
-        from livechat_hitl.livechat.client import LiveChatClient
-
         client = LiveChatClient(
             http,
             api_url=simulator_config.base_url,
@@ -125,63 +163,105 @@ async def serve_sandbox(settings: Settings, simulator_config: SimulatorConfig) -
             client_id=simulator_config.client_id,
             organization_id=simulator_config.organization_id,
         )
-        report = await setup_livechat(
+        return await setup_livechat(
             client,
             webhook_url=f"{settings.public_url}/livechat/webhooks",
             secret=secret.get_secret_value(),
             group_id=simulator_config.group_id,
         )
-    api_key = settings.api_key_list[0]
-    print(_banner(settings, simulator_config, api_key, report.problems), flush=True)
-    try:
-        await asyncio.gather(gw_task, sim_task)
-    finally:
-        gw_server.should_exit = True
-        sim_server.should_exit = True
 
 
-def _banner(settings: Settings, sim: SimulatorConfig, api_key: str, problems: list[str]) -> str:
+def _api_key(settings: Settings) -> tuple[str, str]:
+    """(what the banner shows, what the printed curls send) for the bot API key.
+
+    The sandbox's own key is printed as is. A key from HITL_API_KEYS is a secret and is
+    never printed: the curls read it from the shell's environment instead.
+    """
+    if settings.api_key_list == (SANDBOX_API_KEY,):
+        return SANDBOX_API_KEY, SANDBOX_API_KEY
+    return "the first of HITL_API_KEYS (not shown)", "${HITL_API_KEYS%%,*}"
+
+
+def _banner(settings: Settings, sim: SimulatorConfig, problems: list[str]) -> str:
+    shown, sent = _api_key(settings)
+    events_curl = f'curl -N {settings.public_url}/v1/events -H "Authorization: Bearer {sent}"'
     lines = [
         "",
         "livechat-hitl sandbox is running (Ctrl+C stops it)",
         f"  gateway        {settings.public_url}   (API docs: {settings.public_url}/docs)",
         f"  agent console  {settings.public_url}/console/   (play the LiveChat agent here)",
         f"  simulator      {sim.base_url}   (LiveChat stand-in)",
-        f"  database       {settings.database_url}",
-        f"  API key        {api_key}",
+        f"  database       {_shown_database(settings.database_url)}",
+        f"  API key        {shown}",
+        *(f"  setup problem: {p}" for p in problems),
         "",
         "Start a handoff:",
-        f"  {start_curl(settings, api_key)}",
+        f"  {start_curl(settings, sent)}",
         "",
         "Watch the bot's events:",
-        f"  curl -N {settings.public_url}/v1/events -H 'Authorization: Bearer {api_key}'",
+        f"  {events_curl}",
         "",
         "Then accept, reply and close the chat in the agent console.",
     ]
-    lines += [f"  setup problem: {p}" for p in problems]
     return "\n".join(lines)
 
 
-def run_sandbox() -> int:
+def _shown_database(url: str) -> str:
+    """The database URL without its password, if it has one."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def _load_configuration() -> tuple[Settings, SimulatorConfig]:
+    """Both halves' configuration; every problem of both is reported at once."""
+    problems: list[str] = []
+    settings: Settings | None = None
+    simulator_config: SimulatorConfig | None = None
     try:
-        base = load_settings(require_serve=False)
-        simulator_config = SimulatorConfig.from_env()
+        settings = load_settings(require_serve=False)
     except ConfigurationError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return 2
+        problems += exc.problems
+    try:
+        simulator_config = SimulatorConfig.from_env()
     except ConfigError as exc:
+        named = {line.split(":", 1)[0] for line in problems}
+        problems += [p for p in exc.problems if p.split(":", 1)[0] not in named]
+    if problems or settings is None or simulator_config is None:
+        raise ConfigurationError(problems)
+    return settings, simulator_config
+
+
+def run_sandbox() -> int:
+    """`livechat-hitl sandbox`: the exit status (2: bad configuration, 1: cannot start)."""
+    try:
+        base, simulator_config = _load_configuration()
+    except ConfigurationError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 2
     simulator_config.routing_mode = "manual"
     settings = sandbox_settings(base, simulator_config, secrets.token_urlsafe(24))
+    sim_port = int(simulator_config.base_url.rsplit(":", 1)[1])
+    try:
+        gateway_socket = listening_socket(settings.host, settings.port, "HITL_PORT")
+    except PortUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        simulator_socket = listening_socket(settings.host, sim_port, "HITL_SIMULATOR_PORT")
+    except PortUnavailable as exc:
+        gateway_socket.close()
+        print(exc, file=sys.stderr)
+        return 1
     if settings.database_url == f"sqlite:///{SANDBOX_DATABASE}":
         # The simulator forgets its chats when it stops: start the sandbox store afresh.
         for suffix in ("", "-wal", "-shm"):
             Path(SANDBOX_DATABASE + suffix).unlink(missing_ok=True)
     register_secrets(settings.secret_values())
     configure_logging(settings.log_level.value, settings.log_format.value)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_sandbox(settings, simulator_config))
-    return 0
+    with gateway_socket, simulator_socket:
+        return asyncio.run(
+            serve_sandbox(settings, simulator_config, gateway_socket, simulator_socket)
+        )
