@@ -86,6 +86,17 @@ async def test_requester_must_be_present_unless_ignored(harness: Harness) -> Non
     assert r.status_code == 200
 
 
+async def test_an_inactive_chat_is_reported_before_presence(harness: Harness) -> None:
+    # The transfer took the API agent out of the chat; after the close, its send is
+    # refused because the chat is inactive, not because it left (see chats.send_event).
+    chat_id, _, _ = await harness.handoff_chat()
+    harness.sim.close_chat(chat_id, "alice@sandbox.example")
+    r = await harness.agent(
+        "send_event", {"chat_id": chat_id, "event": {"type": "message", "text": "x"}}
+    )
+    assert r.json()["error"]["type"] == "chat_inactive"
+
+
 async def test_one_customer_per_chat(harness: Harness) -> None:
     chat_id, _, _ = await harness.handoff_chat()
     _, other = await harness.new_customer()

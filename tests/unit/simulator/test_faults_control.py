@@ -45,6 +45,17 @@ async def test_500_misdirected_and_hang(harness: Harness) -> None:
     assert (await harness.agent("list_routing_statuses")).status_code == 200
 
 
+async def test_a_misdirected_fault_lets_requests_naming_its_region_through(
+    harness: Harness,
+) -> None:
+    harness.sim.inject_fault("misdirected", region="dal")
+    headers = {**harness.basic, "X-Region": "dal"}
+    assert (await harness.agent("list_chats", headers=headers)).status_code == 200
+    r = await harness.agent("list_chats")  # no X-Region: misdirected, the fault is spent
+    assert r.json()["error"]["data"] == {"region": "dal"}
+    assert (await harness.agent("list_chats")).status_code == 200
+
+
 async def test_bad_fault_kind_is_validation(harness: Harness) -> None:
     r = await harness.http.post("/_sim/faults", json={"kind": "teapot"})
     assert r.json()["error"]["type"] == "validation"
