@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from livechat_hitl import __version__
-from livechat_hitl.http import health, livechat_webhooks, problems, v1
+from livechat_hitl.http import health, livechat_webhooks, openapi, problems, v1
 from livechat_hitl.http.auth import ApiKeys
 from livechat_hitl.http.livechat_webhooks import WebhookDoor
 from livechat_hitl.livechat.errors import LiveChatError
@@ -64,6 +64,7 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(livechat_webhooks.router)
     app.include_router(health.router)
+    openapi.install(app)
     if not manage_gateway and gateway.started:
         bind(app, gateway)
     return app

@@ -6,8 +6,9 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from livechat_hitl import metrics
 from livechat_hitl.domain.states import HandoffState
@@ -23,7 +24,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "store or LiveChat unreachable"}})
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "store or LiveChat unreachable"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Ready when the store answers and LiveChat accepts our credentials."""
     gateway = request.app.state.gateway
@@ -47,11 +57,11 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus(request: Request) -> Response:
     gateway = request.app.state.gateway
     counts = await gateway.store.count_handoffs_by_state()
     for state in HandoffState:
         metrics.HANDOFFS.labels(state=state.value).set(counts.get(state, 0))
     metrics.OUTBOX_BACKLOG.set(await gateway.store.outbox_backlog())
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

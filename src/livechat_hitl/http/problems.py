@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from livechat_hitl.errors import HandoffClosed, HandoffNotFound
@@ -30,7 +33,24 @@ _TITLES = {
 }
 
 
-def problem(status: int, detail: str, *, type_: str = "about:blank", **extra: Any) -> JSONResponse:
+class Problem(BaseModel):
+    """RFC 9457 problem details; `errors` names the offending fields on a 422."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": type_,
         "title": _TITLES.get(status, "Error"),
@@ -38,8 +58,10 @@ def problem(status: int, detail: str, *, type_: str = "about:blank", **extra: An
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    merged = dict(headers or {})
+    if status == 401:
+        merged.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=merged)
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -62,7 +84,25 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first matching route's methods; a path served by
+        # several routes (GET and POST /v1/handoffs) allows all of theirs, as documented.
+        allowed = _documented_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))
+    return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _documented_methods(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {m.upper() for m in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:

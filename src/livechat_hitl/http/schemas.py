@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+)
 
 from livechat_hitl.domain.models import (
     EndUser,
@@ -33,14 +40,41 @@ class _In(BaseModel):
 class UserIn(_In):
     id: Annotated[str, Field(min_length=1, max_length=200)]
     name: Annotated[str | None, Field(max_length=200)] = None
-    email: Annotated[str | None, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] = None
+    # ASCII classes: `\s` means different things to pydantic's and to JSON Schema's regexes
+    email: Annotated[
+        str | None, Field(max_length=320, pattern=r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+$")
+    ] = None
     avatar_url: HttpUrl | None = None
+
+
+def _date_time_text(value: object) -> object:
+    # JSON Schema's date-time is a string; pydantic alone would also take numbers.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+DateTimeText = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
+
+
+def _json_integer(value: object) -> object:
+    # JSON Schema's integer: 3 and 3.0, never "3" or true (pydantic alone takes both).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+GroupId = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class TranscriptLineIn(_In):
     role: Literal["user", "bot"]
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
-    at: datetime | None = None
+    at: DateTimeText | None = None
 
 
 class HandoffIn(_In):
@@ -49,8 +83,13 @@ class HandoffIn(_In):
     title: Annotated[str | None, Field(max_length=500)] = None
     description: Annotated[str | None, Field(max_length=5000)] = None
     transcript: Annotated[list[TranscriptLineIn], Field(max_length=MAX_TRANSCRIPT_LINES)] = []
-    group_id: Annotated[int | None, Field(ge=0, le=2**31 - 1)] = None
+    group_id: GroupId | None = None
     metadata: dict[str, Scalar] = {}
+
+    @field_validator("group_id", mode="before")
+    @classmethod
+    def _integer_group(cls, value: object) -> object:
+        return None if value is None else _json_integer(value)
 
     @field_validator("metadata")
     @classmethod

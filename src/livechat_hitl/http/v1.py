@@ -23,6 +23,7 @@ from livechat_hitl.http.schemas import (
     to_outgoing,
 )
 from livechat_hitl.services.handoffs import HandoffService
+from livechat_hitl.store.sql_store import CURSOR_PATTERN
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["handoffs"])
@@ -56,7 +57,7 @@ async def list_handoffs(
     conversation_id: Annotated[str | None, Query(max_length=200)] = None,
     state: HandoffState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> HandoffPage | JSONResponse:
     store = request.app.state.store
     try:
