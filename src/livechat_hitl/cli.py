@@ -48,21 +48,41 @@ def _settings(*, require_serve: bool = False) -> Settings:
 @app.command()
 def serve() -> None:
     """Run the gateway (HTTP on HITL_HOST:HITL_PORT) against the configured LiveChat."""
+    import logging
+
     import uvicorn
 
     from livechat_hitl.http.app import create_app
+    from livechat_hitl.listen import PortUnavailable, listening_socket
     from livechat_hitl.runtime import Gateway
 
     settings = _settings(require_serve=True)
-    application = create_app(Gateway(settings))
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
+    try:
+        # Bound before start-up: a busy port is refused at once, before any migration.
+        sock = listening_socket(settings.host, settings.port, "HITL_PORT")
+    except PortUnavailable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(Gateway(settings)),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
     )
+    logging.getLogger("livechat_hitl.cli").info(
+        "gateway listening on %s:%d (public URL %s)",
+        settings.host,
+        settings.port,
+        settings.public_url,
+    )
+    with sock:
+        server.run(sockets=[sock])
+    if not server.started:
+        raise typer.Exit(3)  # start-up failed (logged above), as `uvicorn.run` exits
 
 
 @app.command()
