@@ -1,0 +1,233 @@
+"""One whole handoff across real processes, as an operator runs them.
+
+`livechat-hitl simulator` stands in for LiveChat, `livechat-hitl setup` registers the
+gateway's webhooks on it, `livechat-hitl serve` runs the gateway, and a bot receiver
+checks the Standard Webhooks signature of every event it gets.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from livechat_hitl.simulator.config import SANDBOX_AGENTS
+
+from .procs import (
+    LOOPBACK,
+    BotReceiver,
+    Process,
+    Processes,
+    clean_env,
+    free_port,
+    run_command,
+    wait_http,
+    wait_port,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class World:
+    gateway_url: str
+    simulator_url: str
+    api: httpx.Client
+    sim: httpx.Client
+    bot: BotReceiver
+    gateway: Process
+    simulator: Process
+    setup_output: str
+    secrets: list[str]
+
+    def handoff(self, handoff_id: str) -> dict[str, Any]:
+        response = self.api.get(f"/v1/handoffs/{handoff_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_state(self, handoff_id: str, state: str) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        def reached() -> bool:
+            seen.update(self.handoff(handoff_id))
+            return seen["state"] == state
+
+        wait_until(
+            reached,
+            what=f"handoff {handoff_id} to be {state} (it is {seen.get('state')})",
+            alive=[self.gateway, self.simulator],
+        )
+        return seen
+
+    def chat(self, chat_id: str) -> dict[str, Any]:
+        chats = self.sim.get("/_sim/chats").json()
+        return dict(next(c for c in chats if c["id"] == chat_id))
+
+    def wait_bot_event(self, event_type: str, handoff_id: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = wait_until(
+            lambda: self.bot.of_type(event_type, handoff_id),
+            what=f"{event_type} at the bot (got {self.bot.types(handoff_id)})",
+            alive=[self.gateway, self.simulator],
+        )
+        return found[-1]
+
+
+@pytest.fixture
+def world(processes: Processes, tmp_path: Path) -> Any:
+    sim_port, gateway_port = free_port(), free_port()
+    simulator_url = f"http://{LOOPBACK}:{sim_port}"
+    gateway_url = f"http://{LOOPBACK}:{gateway_port}"
+    # Our own LiveChat credentials (not the sandbox defaults), given to both processes.
+    pat = f"dal:e2e-pat-{secrets.token_urlsafe(12)}"
+    livechat = {
+        "HITL_LIVECHAT_ACCOUNT_ID": str(uuid.uuid4()),
+        "HITL_LIVECHAT_PAT": pat,
+        "HITL_LIVECHAT_CLIENT_ID": secrets.token_hex(16),
+        "HITL_LIVECHAT_ORGANIZATION_ID": str(uuid.uuid4()),
+    }
+    api_key = f"e2e-key-{secrets.token_urlsafe(12)}"
+    bot_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    livechat_secret = f"lc-hook-{secrets.token_urlsafe(12)}"
+    bot = BotReceiver(bot_secret)
+    bot.start()
+
+    simulator = processes.start(
+        "simulator",
+        ["simulator"],
+        clean_env(HITL_SIMULATOR_PORT=str(sim_port), **livechat),
+    )
+    wait_port(sim_port, simulator)
+
+    gateway_env = clean_env(
+        HITL_HOST=LOOPBACK,
+        HITL_PORT=str(gateway_port),
+        HITL_PUBLIC_URL=gateway_url,
+        HITL_DATABASE_URL=f"sqlite:///{tmp_path / 'gateway.db'}",
+        HITL_API_KEYS=f"other-key,{api_key}",
+        HITL_BOT_WEBHOOK_URL=bot.url,
+        HITL_BOT_WEBHOOK_SECRET=bot_secret,
+        HITL_LIVECHAT_API_URL=simulator_url,
+        HITL_LIVECHAT_ACCOUNTS_URL=simulator_url,
+        HITL_LIVECHAT_WEBHOOK_SECRET=livechat_secret,
+        HITL_LOG_LEVEL="debug",
+        **livechat,
+    )
+    setup = run_command(["setup"], gateway_env, cwd=tmp_path)
+    assert setup.returncode == 0, f"setup failed:\n{setup.stdout}\n{setup.stderr}"
+
+    gateway = processes.start("gateway", ["serve"], gateway_env)
+    wait_http(f"{gateway_url}/healthz", gateway)
+    api = httpx.Client(
+        base_url=gateway_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10.0
+    )
+    sim = httpx.Client(base_url=simulator_url, timeout=10.0)
+    try:
+        yield World(
+            gateway_url,
+            simulator_url,
+            api,
+            sim,
+            bot,
+            gateway,
+            simulator,
+            setup.stdout + setup.stderr,
+            [pat, api_key, bot_secret, livechat_secret, bot_secret.removeprefix("whsec_")],
+        )
+    finally:
+        api.close()
+        sim.close()
+        bot.stop()
+
+
+def test_whole_handoff_across_processes(world: World) -> None:
+    assert world.api.get("/readyz").status_code == 200
+
+    created = world.api.post(
+        "/v1/handoffs",
+        json={
+            "conversation_id": "conv-e2e-1",
+            "user": {"id": "user-e2e-1", "name": "Ada Lovelace", "email": "ada@example.com"},
+            "title": "Refund for order 1234",
+            "transcript": [
+                {"role": "user", "text": "I want a refund for order 1234."},
+                {"role": "bot", "text": "Let me get you a human."},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    handoff_id = created.json()["id"]
+
+    # The simulator routes automatically: one of its human agents gets the chat.
+    assigned = world.wait_state(handoff_id, "assigned")
+    chat_id = assigned["livechat"]["chat_id"]
+    agent_id = assigned["agent"]["id"]
+    chat = world.chat(chat_id)
+    customer = next(u for u in chat["users"] if u["type"] == "customer")
+    assert agent_id in {email for email, _ in SANDBOX_AGENTS}
+    assert agent_id != customer["id"]
+    assert world.wait_bot_event("handoff.assigned", handoff_id)["data"]["agent"]["id"] == agent_id
+    transcript = " ".join(e.get("text", "") for t in chat["threads"] for e in t["events"])
+    assert "I want a refund for order 1234." in transcript
+
+    # The agent answers in LiveChat; the bot gets it, signed.
+    reply = world.sim.post(
+        f"/_sim/chats/{chat_id}/reply", json={"agent_id": agent_id, "text": "Hello Ada, on it."}
+    )
+    assert reply.status_code == 200, reply.text
+    message = world.wait_bot_event("handoff.message", handoff_id)
+    assert message["data"]["message"]["text"] == "Hello Ada, on it."
+    assert message["data"]["agent"]["id"] == agent_id
+    assert message["conversation_id"] == "conv-e2e-1"
+
+    # The bot answers; LiveChat shows it as the customer's message.
+    posted = world.api.post(
+        f"/v1/handoffs/{handoff_id}/messages",
+        json={"type": "text", "text": "Thanks, the order is 1234.", "id": "bot-msg-1"},
+    )
+    assert posted.status_code == 202, posted.text
+
+    def customer_said() -> list[dict[str, Any]]:
+        events = [e for t in world.chat(chat_id)["threads"] for e in t["events"]]
+        return [
+            e
+            for e in events
+            if e.get("text") == "Thanks, the order is 1234." and e["author_id"] == customer["id"]
+        ]
+
+    assert len(wait_until(customer_said, what="the bot's message in the LiveChat chat")) == 1
+
+    # The agent closes the chat; the bot hears why.
+    closed = world.sim.post(f"/_sim/chats/{chat_id}/close", json={"agent_id": agent_id})
+    assert closed.status_code == 200, closed.text
+    event = world.wait_bot_event("handoff.closed", handoff_id)
+    assert event["data"]["reason"] == "agent_closed"
+    final = world.wait_state(handoff_id, "closed")
+    assert final["close_reason"] == "agent_closed"
+    assert final["closed_at"] is not None
+
+    types = world.bot.types(handoff_id)
+    assert types[0] == "handoff.started"
+    assert types[-1] == "handoff.closed"
+    assert types.index("handoff.assigned") < types.index("handoff.message")
+    assert world.bot.bad_signatures == 0
+    ids = [h["webhook-id"] for h in world.bot.headers]
+    assert ids == [e["id"] for e in world.bot.events]
+
+    # Both directions are on record, delivered.
+    messages = world.api.get(f"/v1/handoffs/{handoff_id}/messages").json()["items"]
+    assert [(m["direction"], m["text"], m["status"]) for m in messages] == [
+        ("to_bot", "Hello Ada, on it.", "delivered"),
+        ("to_agent", "Thanks, the order is 1234.", "delivered"),
+    ]
+
+    # No secret given in the environment shows up in any output, at debug level.
+    outputs = world.gateway.output() + world.simulator.output() + world.setup_output
+    for secret in world.secrets:
+        assert secret not in outputs
