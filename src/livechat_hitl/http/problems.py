@@ -74,6 +74,9 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     errors = []
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            # a bad or missing discriminator is the fault of that field, not the body
+            loc = (*loc, str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         # pydantic adds the union member's tag to the location; keep the field path only
         errors.append({"field": _field_name(loc), "message": str(err.get("msg", "invalid"))})
     fields = sorted({e["field"] for e in errors})
