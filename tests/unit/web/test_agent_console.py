@@ -120,3 +120,21 @@ async def test_a_missing_simulator_is_reported_on_the_page(sim: Simulator) -> No
         answer = await console.post("/console/chats/X/accept", data={"agent": ALICE})
         assert answer.status_code == 303
         assert "not reachable" in parse_qs(urlsplit(answer.headers["location"]).query)["error"][0]
+
+
+async def test_transfer_hands_the_chat_to_the_other_agent(sim: Simulator) -> None:
+    chat_id = await start_chat(sim, "hi")
+    async with console_client(sim) as console:
+        await console.post(f"/console/chats/{chat_id}/accept", data={"agent": ALICE})
+        page = await console.get("/console/", params={"agent": ALICE})
+        assert f'<option value="{BOB}">Bob Agent</option>' in page.text
+        answer = await console.post(
+            f"/console/chats/{chat_id}/transfer", data={"agent": ALICE, "to": BOB}
+        )
+        assert "error" not in parse_qs(urlsplit(answer.headers["location"]).query)
+        as_alice = await console.get(answer.headers["location"])
+        assert "Assigned to another agent" in as_alice.text
+        assert 'name="send"' not in as_alice.text
+        as_bob = await console.get("/console/", params={"agent": BOB})
+        assert status_of(as_bob.text, chat_id) == "assigned"
+        assert 'name="send"' in as_bob.text
