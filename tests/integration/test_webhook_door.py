@@ -205,7 +205,8 @@ async def test_simulator_duplicates_have_one_effect(make_env: Any) -> None:
         assert types.count("handoff.message") == 2
         assert types.count("handoff.closed") == 1
         texts = [e["data"]["message"]["text"] for e in env.events(handoff["id"], "handoff.message")]
-        assert texts == ["first", "second"]
+        # concurrent copies may overtake each other: each message once, in any order
+        assert sorted(texts) == ["first", "second"]
 
 
 async def test_unused_actions_and_foreign_chats_are_200_and_ignored(make_env: Any) -> None:
