@@ -33,6 +33,7 @@ from livechat_hitl.services.events import EventFactory
 from livechat_hitl.services.handoffs import HandoffService
 from livechat_hitl.services.inbound import InboundService
 from livechat_hitl.store.notifier import LocalNotifier
+from livechat_hitl.store.pg_notifier import listen_for_commits
 from livechat_hitl.store.sql_store import SqlStore, open_store
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ class Gateway:
         self.store = await stack.enter_async_context(
             open_store(s.database_url, clock=self.clock, notifier=self.notifier)
         )
+        # PostgreSQL: other processes' commits wake this one's SSE feeds and relay too.
+        await stack.enter_async_context(listen_for_commits(s.database_url, self.notifier))
         token = s.livechat_basic_token
         credentials = AgentCredentials.from_agent_token(token.get_secret_value()) if token else None
         self.own_account_id = s.livechat_credentials[0] if s.livechat_credentials else None

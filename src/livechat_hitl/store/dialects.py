@@ -31,6 +31,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 IMMEDIATE = "hitl_begin_immediate"
 # Key of the advisory lock PostgreSQL writers of the event log take (any constant).
 _EVENT_LOG_LOCK = 0x68_69_74_6C
+# Key of the advisory lock migrations take, so processes starting together migrate in turn.
+_MIGRATION_LOCK = 0x68_69_74_6D
 # LISTEN/NOTIFY channel of commits that add events or outbox rows (per database).
 COMMIT_CHANNEL = "livechat_hitl_commits"
 
@@ -137,6 +139,14 @@ async def serialise_log_writes(
         keys = sorted({*keys, _EVENT_LOG_LOCK})
     for key in keys:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def serialise_migrations(conn: AsyncConnection) -> None:
+    """Several gateway processes started at once on a fresh PostgreSQL database: the
+    first migrates, the others wait for its commit and then find the schema at head."""
+    if is_sqlite(conn):
+        return  # BEGIN IMMEDIATE already admits one migrating writer
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
 
 
 async def announce_commit(conn: AsyncConnection) -> None:

@@ -8,7 +8,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from livechat_hitl.store.dialects import IMMEDIATE, create_engine
+from livechat_hitl.store.dialects import IMMEDIATE, create_engine, serialise_migrations
 
 SCRIPT_LOCATION = "livechat_hitl.store:migrations"
 
@@ -27,6 +27,7 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 async def migrate_engine(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.execution_options(**{IMMEDIATE: True}).begin() as conn:
+        await serialise_migrations(conn)
         await conn.run_sync(_upgrade, revision)
 
 
