@@ -135,7 +135,7 @@ class Gateway:
             OutboxTarget.LIVECHAT: LiveChatWork(
                 self.livechat, self.store, self.clock, events, fetcher
             ),
-            OutboxTarget.INBOUND: InboundSink(self.store, inbound, directory),
+            OutboxTarget.INBOUND: InboundSink(self.store, inbound, directory, self.livechat),
         }
         if s.bot_webhook_url is not None:
             if s.bot_webhook_secret is None:

@@ -94,10 +94,14 @@ def to_action(action: str, payload: dict[str, Any]) -> InboundAction | None:
 
 
 def _incoming_event(model: wh.IncomingEvent) -> IncomingEvent:
-    event = model.event
+    return incoming_from_event(model.chat_id, model.thread_id, model.event)
+
+
+def incoming_from_event(chat_id: str, thread_id: str | None, event: Any) -> IncomingEvent:
+    """The neutral action for one event of a thread (from a webhook or from `get_chat`)."""
     common: dict[str, Any] = {
-        "chat_id": model.chat_id,
-        "thread_id": model.thread_id,
+        "chat_id": chat_id,
+        "thread_id": thread_id,
         "event_id": event.id or "",
         "author_id": event.author_id,
         "visibility": getattr(event, "visibility", None) or "all",

@@ -1,22 +1,34 @@
-"""The INBOUND sink: applies recorded LiveChat deliveries, in order per handoff."""
+"""The INBOUND sink: applies recorded LiveChat deliveries, in order per handoff.
+
+LiveChat does not promise to deliver webhooks in order (and retries overtake), so an
+agent's message is never relayed ahead of an earlier one of the same thread: before
+relaying one, the sink reads the thread (`get_chat`) and relays the earlier agent
+messages not relayed yet first. Their own deliveries, when they come, are no-ops.
+"""
 
 from __future__ import annotations
 
-from livechat_hitl.domain.models import OutboxRow
-from livechat_hitl.livechat.actions import to_action
+from livechat_hitl.domain.models import Change, Direction, Handoff, OutboxRow
+from livechat_hitl.livechat.actions import incoming_from_event, to_action
+from livechat_hitl.livechat.client import LiveChatClient
 from livechat_hitl.livechat.directory import ChatUsersDirectory
 from livechat_hitl.outbox.sinks import Delivered, Failed
 from livechat_hitl.ports import Store
-from livechat_hitl.services.inbound import AgentJoined, InboundService
+from livechat_hitl.services.inbound import AgentJoined, InboundService, IncomingEvent
 
 
 class InboundSink:
     def __init__(
-        self, store: Store, service: InboundService, directory: ChatUsersDirectory
+        self,
+        store: Store,
+        service: InboundService,
+        directory: ChatUsersDirectory,
+        client: LiveChatClient | None = None,
     ) -> None:
         self._store = store
         self._service = service
         self._directory = directory
+        self._client = client
 
     async def deliver(self, row: OutboxRow) -> Delivered | Failed:
         handoff = await self._store.get_handoff(row.handoff_id)
@@ -27,4 +39,39 @@ class InboundSink:
             return Delivered()
         if isinstance(action, AgentJoined):
             self._directory.remember(action.agent)
+        if isinstance(action, IncomingEvent):
+            return Delivered(change=await self._incoming(handoff, action))
         return Delivered(change=await self._service.apply(handoff, action))
+
+    async def _incoming(self, handoff: Handoff, action: IncomingEvent) -> Change | None:
+        if not self._service.may_be_agent_message(handoff, action):
+            return None
+        relayed = {
+            m.livechat_event_id
+            for m in await self._store.list_messages(handoff.id)
+            if m.direction is Direction.TO_BOT and m.livechat_event_id
+        }
+        if action.event_id in relayed:
+            return None  # relayed already, ahead of its own (late) delivery
+        earlier = await self._earlier_unrelayed(handoff, action, relayed)
+        return await self._service.apply_messages(handoff, [*earlier, action])
+
+    async def _earlier_unrelayed(
+        self, handoff: Handoff, action: IncomingEvent, relayed: set[str]
+    ) -> list[IncomingEvent]:
+        if self._client is None:
+            return []
+        chat = await self._client.agent.get_chat(action.chat_id, action.thread_id)
+        thread = chat.thread
+        if thread is None:
+            return []
+        found: list[IncomingEvent] = []
+        for event in thread.events:
+            if getattr(event, "id", None) == action.event_id:
+                return found
+            earlier = incoming_from_event(action.chat_id, thread.id, event)
+            if earlier.event_id not in relayed and self._service.may_be_agent_message(
+                handoff, earlier
+            ):
+                found.append(earlier)
+        return []  # the thread does not hold this event (yet): relay it alone

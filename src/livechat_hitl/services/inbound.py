@@ -119,16 +119,48 @@ class InboundService:
             case AgentJoined():
                 return self._assign(handoff, action.agent, cause="agent joined the chat")
 
+    def may_be_agent_message(self, handoff: Handoff, action: IncomingEvent) -> bool:
+        """Whether the event can be an agent's message for the bot (the author is then
+        looked up): not a system message, not a note, not our customer's own echo."""
+        return (
+            action.kind is not None
+            and action.visibility == "all"
+            and action.author_id is not None
+            and action.author_id != handoff.customer_id
+            and action.author_id != self._own_account
+        )
+
+    async def apply_messages(self, handoff: Handoff, actions: list[IncomingEvent]) -> Change | None:
+        """Several agent messages of one thread, in the order given, as one Change."""
+        merged: Change | None = None
+        for action in actions:
+            change = await self._incoming_event(handoff, action)
+            if change is None:
+                continue
+            if change.handoff is not None:
+                handoff = change.handoff
+            if merged is None:
+                merged = change
+                continue
+            merged = Change(
+                handoff=change.handoff or merged.handoff,
+                transition=merged.transition or change.transition,
+                messages=(*merged.messages, *change.messages),
+                events=(*merged.events, *change.events),
+                outbox=(*merged.outbox, *change.outbox),
+            )
+        return merged
+
     async def _agent(self, chat_id: str, user_id: str | None) -> Agent | None:
         if user_id is None or user_id == self._own_account:
             return None
         return await self._directory.agent(chat_id, user_id)
 
     async def _incoming_event(self, handoff: Handoff, action: IncomingEvent) -> Change | None:
-        if action.kind is None or action.visibility != "all":
-            return None  # system messages and agents-only notes never reach the bot
-        if action.author_id is None or action.author_id == handoff.customer_id:
-            return None  # our own relayed user messages echo back: not the agent's
+        if action.kind is None or not self.may_be_agent_message(handoff, action):
+            # system messages and agents-only notes never reach the bot, nor do our own
+            # relayed user messages echoing back
+            return None
         agent = await self._agent(action.chat_id, action.author_id)
         if agent is None:
             return None
