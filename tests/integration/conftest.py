@@ -102,6 +102,7 @@ class Env:
         self.bot = bot
         self.files = files
         self.agents = [email for email, _ in sim.config.agents]
+        self.app: Any = None  # the gateway's ASGI app (to serve it on a real socket)
 
     async def start_handoff(self, conversation_id: str = "conv-1", **extra: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -258,7 +259,9 @@ def make_env(database_url: str) -> Callable[..., Any]:
         **overrides: Any,
     ) -> AsyncIterator[Env]:
         config = sim_config(**(sim_overrides or {}))
-        settings = gateway_settings(database_url, config, **overrides)
+        settings = gateway_settings(
+            overrides.pop("database_url", database_url), config, **overrides
+        )
         bot = BotReceiver(BOT_SECRET)
         files: dict[str, tuple[bytes, str]] = {}
         holder: dict[str, Any] = {}
@@ -291,8 +294,10 @@ def make_env(database_url: str) -> Callable[..., Any]:
             bind(app, gateway)
             registered = await _register_webhooks(gateway)
             assert not registered.problems, registered.problems
+            env = Env(sim, gateway, api, bot, files)
+            env.app = app
             try:
-                yield Env(sim, gateway, api, bot, files)
+                yield env
             finally:
                 await gateway.relay.stop()  # a test may have started it by hand
                 await api.aclose()
