@@ -135,8 +135,10 @@ async def test_valid_delivery_is_recorded_before_the_200_and_applied_by_the_rela
         await env.settle()
         await env.gateway.relay.stop()
         before = await outbox_rows(env, OutboxTarget.INBOUND)
+        started = asyncio.get_running_loop().time()
         response = await env.post_webhook(agent_message(env, handoff, "Recorded?", "EV-DUR"))
         assert response.status_code == 200
+        assert asyncio.get_running_loop().time() - started < 10
         after = await outbox_rows(env, OutboxTarget.INBOUND)
         [new] = [r for r in after if r.id not in {b.id for b in before}]
         assert str(new.status) == "pending"
