@@ -11,7 +11,9 @@ handoff and target until an operator retries (`retry_outbox`) or purges it.
 Leases: `claim_due` stamps `lease_until`, and that value is the claim's token. A relay
 records an outcome (`release`, or `commit` with `Change.outbox_lease`) only while the
 row still carries its lease: once the lease ran out and another process claimed the
-row, the late relay's outcome is dropped and the new holder's counts.
+row, the late relay's outcome is dropped and the new holder's counts. Claiming a row
+whose lease ran out without an outcome counts that lost try in `attempts`, so a sink sees
+`attempts > 0` whenever the peer may already have the row.
 
 Several processes: on PostgreSQL, a transaction that adds events or outbox rows (or
 makes rows due again) NOTIFYs `dialects.COMMIT_CHANNEL`, so the `PgListener` of every
@@ -64,6 +66,7 @@ from livechat_hitl.store.tables import (
 PENDING = str(OutboxStatus.PENDING)
 DELIVERED = str(OutboxStatus.DELIVERED)
 DEAD = str(OutboxStatus.DEAD)
+ABANDONED = "lease expired without an outcome (the claiming process stopped or overran)"
 
 
 class _AlreadyDone(Exception):
@@ -356,8 +359,18 @@ class SqlStore:
             ids = list((await conn.execute(query)).scalars())
             if not ids:
                 return []
+            # A row still carrying a lease was claimed before and never got an outcome
+            # recorded (its holder stopped or overran): count that as an attempt, so the
+            # sink knows the peer may already have it (`attempts > 0`).
+            abandoned = outbox.c.lease_until.is_not(None)
             await conn.execute(
-                update(outbox).where(outbox.c.id.in_(ids)).values(lease_until=lease_until)
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(
+                    lease_until=lease_until,
+                    attempts=case((abandoned, outbox.c.attempts + 1), else_=outbox.c.attempts),
+                    last_error=case((abandoned, ABANDONED), else_=outbox.c.last_error),
+                )
             )
             claimed = select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.seq)
             return [rows.outbox_from_row(r) for r in (await conn.execute(claimed)).mappings()]
