@@ -135,8 +135,19 @@ class RedactionFilter(logging.Filter):
         return True
 
 
+# Extras other libraries attach that are no use in a log line (uvicorn's ANSI copy).
+_DROPPED_EXTRAS = frozenset({"color_message"})
+# Libraries whose debug output carries query parameters or wire bytes (customer tokens,
+# cookies): kept at WARNING whatever the level, so debug logging leaks nothing.
+_QUIET_LIBRARIES = ("aiosqlite", "asyncpg", "sqlalchemy", "httpcore", "hpack")
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+    return {
+        k: v
+        for k, v in vars(record).items()
+        if k not in _RECORD_FIELDS and k not in _DROPPED_EXTRAS
+    }
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -217,7 +228,7 @@ def configure_logging(
         logger.handlers.clear()
         logger.propagate = True
         logger.setLevel(logging.NOTSET)
-    # httpcore's debug output is wire-level noise even when debugging the gateway
-    logging.getLogger("httpcore").setLevel(max(_LEVELS[level_name], logging.INFO))
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(_LEVELS[level_name], logging.WARNING))
     # httpx logs every request at INFO; the gateway logs what matters itself
     logging.getLogger("httpx").setLevel(logging.DEBUG if level_name == "debug" else logging.WARNING)

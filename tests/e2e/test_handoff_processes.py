@@ -234,11 +234,6 @@ def test_whole_handoff_across_processes(world: World) -> None:
         assert secret not in outputs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="logs.py lets aiosqlite log SQL parameters at HITL_LOG_LEVEL=debug, which "
-    "include the customer's LiveChat access token and session cookies (reported)",
-)
 def test_debug_logs_carry_no_customer_credentials(world: World) -> None:
     created = world.api.post(
         "/v1/handoffs",
