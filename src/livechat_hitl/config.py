@@ -169,6 +169,11 @@ class Settings(BaseSettings):
         default=None, description="The `secret_key` LiveChat puts in every webhook."
     )
     livechat_group_id: int = Field(default=0, description="Default LiveChat group for handoffs.")
+    livechat_timeout_seconds: float = Field(
+        default=15.0,
+        description="Seconds one LiveChat API call may take before it counts as failed "
+        "(and is retried).",
+    )
 
     # -- outbox relay -------------------------------------------------------------
     relay_lease_seconds: float = Field(
@@ -181,6 +186,14 @@ class Settings(BaseSettings):
     )
     relay_batch_size: int = Field(
         default=50, description="Outbox rows a relay worker claims at once."
+    )
+    relay_backoff_base_seconds: float = Field(
+        default=1.0,
+        description="First retry delay of a failed delivery; it doubles per attempt (jittered).",
+    )
+    relay_backoff_cap_seconds: float = Field(
+        default=300.0,
+        description="Longest delay between two retries of one delivery (a Retry-After wins).",
     )
 
     # -- simulator ----------------------------------------------------------------
@@ -308,7 +321,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-negative integer")
         return value
 
-    @field_validator("bot_webhook_timeout", "relay_lease_seconds", "relay_max_age_hours")
+    @field_validator(
+        "bot_webhook_timeout",
+        "relay_lease_seconds",
+        "relay_max_age_hours",
+        "relay_backoff_base_seconds",
+        "relay_backoff_cap_seconds",
+        "livechat_timeout_seconds",
+    )
     @classmethod
     def _positive(cls, value: float) -> float:
         if not value > 0:

@@ -120,6 +120,7 @@ class Gateway:
             client_id=s.livechat_client_id,
             organization_id=s.livechat_organization_id,
             redirect_uri=s.livechat_redirect_uri or s.public_url,
+            timeout=s.livechat_timeout_seconds,
         )
         events = EventFactory(bot_webhook_enabled=s.bot_webhook_url is not None)
         self.handoffs = HandoffService(
@@ -147,7 +148,11 @@ class Gateway:
                 self.clock,
                 timeout=s.bot_webhook_timeout,
             )
-        policy = self._policy or RetryPolicy(max_age=timedelta(hours=s.relay_max_age_hours))
+        policy = self._policy or RetryPolicy(
+            base=s.relay_backoff_base_seconds,
+            cap=max(s.relay_backoff_cap_seconds, s.relay_backoff_base_seconds),
+            max_age=timedelta(hours=s.relay_max_age_hours),
+        )
         self.relay = OutboxRelay(
             self.store,
             sinks,
