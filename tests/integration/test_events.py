@@ -225,3 +225,19 @@ async def test_a_gone_bot_endpoint_does_not_hold_back_livechat(make_env: Any) ->
             "handoff.queued",
             "handoff.assigned",
         ]
+
+
+async def test_a_message_whose_thread_cannot_be_read_is_relayed_alone(make_env: Any) -> None:
+    async with make_env() as env:
+        handoff = await env.assigned("conv-nothread")
+        body = delivery(
+            env,
+            handoff,
+            {"id": "EV-LOST", "type": "message", "text": "orphan", "author_id": env.agents[0]},
+        )
+        body["payload"]["thread_id"] = "NOSUCHTHRD"
+        assert (await env.post_webhook(body)).status_code == 200
+        [event] = await env.wait_event(handoff["id"], "handoff.message")
+        assert event["data"]["message"]["text"] == "orphan"
+        await env.settle()
+        assert await env.gateway.store.list_outbox(dead_only=True) == []

@@ -8,13 +8,18 @@ messages not relayed yet first. Their own deliveries, when they come, are no-ops
 
 from __future__ import annotations
 
+import logging
+
 from livechat_hitl.domain.models import Change, Direction, Handoff, OutboxRow
 from livechat_hitl.livechat.actions import incoming_from_event, to_action
 from livechat_hitl.livechat.client import LiveChatClient
 from livechat_hitl.livechat.directory import ChatUsersDirectory
+from livechat_hitl.livechat.errors import LiveChatError
 from livechat_hitl.outbox.sinks import Delivered, Failed
 from livechat_hitl.ports import Store
 from livechat_hitl.services.inbound import AgentJoined, InboundService, IncomingEvent
+
+log = logging.getLogger(__name__)
 
 
 class InboundSink:
@@ -40,7 +45,13 @@ class InboundSink:
         if isinstance(action, AgentJoined):
             self._directory.remember(action.agent)
         if isinstance(action, IncomingEvent):
-            return Delivered(change=await self._incoming(handoff, action))
+            try:
+                return Delivered(change=await self._incoming(handoff, action))
+            except LiveChatError as exc:
+                if not exc.retryable:
+                    raise
+                error = f"{exc.type}: {exc.message}"[:500]
+                return Failed(error=error, retryable=True, retry_after=exc.retry_after)
         return Delivered(change=await self._service.apply(handoff, action))
 
     async def _incoming(self, handoff: Handoff, action: IncomingEvent) -> Change | None:
@@ -61,7 +72,17 @@ class InboundSink:
     ) -> list[IncomingEvent]:
         if self._client is None:
             return []
-        chat = await self._client.agent.get_chat(action.chat_id, action.thread_id)
+        try:
+            chat = await self._client.agent.get_chat(action.chat_id, action.thread_id)
+        except LiveChatError as exc:
+            if exc.retryable:
+                raise
+            # LiveChat will not show the thread (gone, or not ours to read): relay the
+            # message alone rather than hold it back for good.
+            log.info(
+                "cannot read thread %s of chat %s: %s", action.thread_id, action.chat_id, exc.type
+            )
+            return []
         thread = chat.thread
         if thread is None:
             return []
