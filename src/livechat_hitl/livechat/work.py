@@ -197,9 +197,14 @@ class LiveChatWork:
             return Failed(error="the chat is not started yet", retryable=True)
         session = await self._customer(handoff)
         customer = self._client.customer(session)
+        # A retry may follow a send whose answer was lost (a crash, a timeout): the
+        # events already in the chat under this row's custom_id(s) are not sent again.
+        posted = await self._posted(row, handoff)
         event_id: str | None = None
         try:
-            if message.type is MessageType.FILE:
+            if message.type is MessageType.FILE and row.id in posted:
+                event_id = posted[row.id]
+            elif message.type is MessageType.FILE:
                 assert message.url is not None
                 fetched = await self._files.fetch(message.url, name=message.name)
                 uploaded = await customer.upload_file(
@@ -213,6 +218,9 @@ class LiveChatWork:
                 pieces = split_text(message.text or "")
                 for n, piece in enumerate(pieces):
                     custom = row.id if len(pieces) == 1 else f"{row.id}:{n}"
+                    if custom in posted:
+                        event_id = event_id or posted[custom]
+                        continue
                     sent = await customer.send_event(
                         handoff.chat_id, message_event(piece, custom_id=custom)
                     )
@@ -226,6 +234,22 @@ class LiveChatWork:
             return self._message_failed(message, str(exc))
         done = replace(message, status=DeliveryStatus.DELIVERED, livechat_event_id=event_id)
         return Delivered(change=Change(message_updates=(done,)))
+
+    async def _posted(self, row: OutboxRow, handoff: Handoff) -> dict[str, str]:
+        """custom_id → event id of this row's events already in the chat's thread; empty
+        on a first try (nothing can have been sent yet, so no look-up)."""
+        if row.attempts == 0 or handoff.chat_id is None:
+            return {}
+        chat = await self._client.agent.get_chat(handoff.chat_id, handoff.thread_id)
+        events = chat.thread.events if chat.thread is not None else []
+        mine = (row.id, f"{row.id}:")
+        return {
+            e.custom_id: e.id
+            for e in events
+            if e.custom_id is not None
+            and e.id is not None
+            and (e.custom_id == mine[0] or e.custom_id.startswith(mine[1]))
+        }
 
     def _message_failed(self, message: Message, error: str) -> Delivered:
         """A message LiveChat (or the file fetch) refuses for good is marked failed, and
