@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from livechat_hitl import ids
 from livechat_hitl.domain.lifecycle import advance, touch
@@ -57,6 +57,20 @@ def _session(identity: CustomerIdentity | None) -> CustomerSession | None:
             "grant": data.get("grant", "cookie"),
         }
     )
+
+
+_START_LOOKBACK = timedelta(minutes=5)  # clock skew between the store and LiveChat
+_START_CANDIDATES = 20  # get_chat calls at most, when a start is retried
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _identity(user_id: str, session: CustomerSession) -> CustomerIdentity:
@@ -146,19 +160,57 @@ class LiveChatWork:
             message_event(text, custom_id=f"{row.id}:{n}", visibility="agents")
             for n, text in enumerate(transcript_texts(handoff))
         ]
-        started = await self._client.agent.start_chat(group_ids=[handoff.group_id], events=events)
+        found = await self._started_before(row, handoff) if row.attempts > 0 else None
+        if found is not None:
+            chat_id, thread_id = found
+            log.info("handoff %s: found chat %s an earlier try started", handoff.id, chat_id)
+        else:
+            started = await self._client.agent.start_chat(
+                group_ids=[handoff.group_id], events=events
+            )
+            chat_id, thread_id = started.chat_id, started.thread_id
 
         async def record() -> Handoff:
             current = await self._store.get_handoff(handoff.id)
             assert current is not None
             now = self._clock.now()
-            updated = touch(current, now=now, chat_id=started.chat_id, thread_id=started.thread_id)
-            data = {"livechat": {"chat_id": started.chat_id, "thread_id": started.thread_id}}
+            updated = touch(current, now=now, chat_id=chat_id, thread_id=thread_id)
+            data = {"livechat": {"chat_id": chat_id, "thread_id": thread_id}}
             event, rows = self._events.make(updated, EventType.STARTED, data, now=now)
             await self._store.commit(Change(handoff=updated, events=(event,), outbox=rows))
             return replace(updated, version=updated.version + 1)
 
         return await retry_stale(record)
+
+    async def _started_before(self, row: OutboxRow, handoff: Handoff) -> tuple[str, str] | None:
+        """The chat an earlier try of this row started but did not record (a crash, or an
+        answer lost on the way back), found by the `custom_id` (`<row id>:0`) of its
+        first, agents-only event: among the newest chats of the group whose thread began
+        after the row was written. `list_chats` cannot filter on a custom_id (a property
+        filter would need a registered property namespace), so candidates are read with
+        `get_chat`; a chat not among the newest page is not found, and a second is made."""
+        marker = f"{row.id}:0"
+        since = row.created_at - _START_LOOKBACK
+        page = await self._client.agent.list_chats(
+            filters={"group_ids": [handoff.group_id]}, sort_order="desc", limit=100
+        )
+        candidates: list[tuple[str, str]] = []
+        for summary in page.chats_summary:
+            thread = summary.get("last_thread_summary") or {}
+            chat_id, thread_id = summary.get("id"), thread.get("id")
+            if not isinstance(chat_id, str) or not isinstance(thread_id, str):
+                continue
+            created = _parse_time(thread.get("created_at"))
+            if created is not None and created < since:
+                continue
+            candidates.append((chat_id, thread_id))
+        for chat_id, thread_id in candidates[:_START_CANDIDATES]:
+            chat = await self._client.agent.get_chat(chat_id, thread_id)
+            threads = [chat.thread] if chat.thread is not None else chat.threads
+            for thread in threads:
+                if thread is not None and any(e.custom_id == marker for e in thread.events):
+                    return chat_id, thread.id
+        return None
 
     async def _customer(self, handoff: Handoff) -> CustomerSession:
         """The end user's LiveChat customer: the same one across handoffs, token fresh."""
