@@ -43,3 +43,9 @@ WEBHOOK_INGEST_SECONDS = Histogram(
     ["status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
+
+BOT_WEBHOOK_GONE = Gauge(
+    "hitl_bot_webhook_gone",
+    "1 while the bot's webhook endpoint is taken as gone (it answered 410 Gone): events "
+    "are not POSTed to it and their outbox rows are dead; they stay on GET /v1/events.",
+)

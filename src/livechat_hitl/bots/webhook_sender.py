@@ -12,13 +12,14 @@ import asyncio
 import json
 import logging
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from pydantic import SecretStr
 
+from livechat_hitl import metrics
 from livechat_hitl.bots.signing import WebhookSigner
 from livechat_hitl.domain.models import OutboxRow, OutboxTarget
 from livechat_hitl.logs import redact
@@ -31,6 +32,9 @@ BODY_EXCERPT = 200  # characters of the bot's answer kept in `last_error`
 _READ_LIMIT = 4096  # bytes of the bot's answer read at all
 _MAX_REDIRECTS = 3
 _USER_AGENT = "livechat-hitl"
+# After a 410 Gone, events are not POSTed for this long (they go dead at once, visible and
+# replayable); the next event after it probes the endpoint again.
+GONE_RECHECK = timedelta(minutes=10)
 
 
 def event_body(payload: dict[str, object]) -> bytes:
@@ -74,12 +78,37 @@ class BotWebhookSink:
         secret: str | SecretStr,
         clock: Clock,
         timeout: float = 15.0,
+        gone_recheck: timedelta = GONE_RECHECK,
     ) -> None:
         self._http = http
         self._url = url
         self._signer = WebhookSigner(secret)
         self._clock = clock
         self._timeout = timeout
+        self._gone_recheck = gone_recheck
+        self.gone_since: datetime | None = None
+        metrics.BOT_WEBHOOK_GONE.set(0)
+
+    def _still_gone(self, now: datetime) -> bool:
+        return self.gone_since is not None and now - self.gone_since < self._gone_recheck
+
+    def _mark_gone(self, now: datetime) -> None:
+        if self.gone_since is None:
+            log.warning(
+                "the bot endpoint answered 410 Gone: events are no longer POSTed to it for "
+                "%s (their outbox rows go dead, `livechat-hitl outbox ls --dead`); they stay "
+                "on GET /v1/events. Fix HITL_BOT_WEBHOOK_URL, then `livechat-hitl outbox "
+                "retry --all-dead`",
+                self._gone_recheck,
+            )
+        self.gone_since = now
+        metrics.BOT_WEBHOOK_GONE.set(1)
+
+    def _mark_back(self) -> None:
+        if self.gone_since is not None:
+            log.warning("the bot endpoint accepts events again")
+        self.gone_since = None
+        metrics.BOT_WEBHOOK_GONE.set(0)
 
     async def deliver(self, row: OutboxRow) -> Delivered | Failed:
         if row.target is not OutboxTarget.BOT_WEBHOOK:
@@ -88,8 +117,15 @@ class BotWebhookSink:
         if not isinstance(event_id, str) or not event_id:
             return Failed(error="bot webhook row carries no event id", retryable=False)
 
-        body = event_body(row.payload)
         attempt_at = self._clock.now()
+        if self._still_gone(attempt_at):
+            assert self.gone_since is not None
+            since = self.gone_since.isoformat(timespec="seconds")
+            return Failed(
+                error=f"not sent: the bot endpoint answered 410 Gone at {since}",
+                retryable=False,
+            )
+        body = event_body(row.payload)
         headers = {
             "content-type": "application/json",
             "user-agent": _USER_AGENT,
@@ -112,8 +148,10 @@ class BotWebhookSink:
 
         if 200 <= status < 300:
             log.debug("event delivered to the bot", extra={"event_id": event_id, "status": status})
+            self._mark_back()
             return Delivered()
         if status == 410:
+            self._mark_gone(attempt_at)
             return Failed(
                 error=_short(f"bot endpoint answered 410 Gone: {excerpt}"), retryable=False
             )
