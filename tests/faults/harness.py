@@ -57,8 +57,9 @@ AGENTS = ",".join(f"agent{n}@faults.test:Agent {n}" for n in range(4))
 
 @dataclass
 class FaultyBot(BotReceiver):
-    """`mode`: `up` (200), `down` (503), `slow` (answers after `slow_seconds`, having
-    kept the event: the gateway times out first and redelivers), `gone` (410)."""
+    """`mode`: `up` (200), `down` (503), `error` (500), `slow` (answers after
+    `slow_seconds`, having kept the event: the gateway times out first and redelivers),
+    `gone` (410)."""
 
     mode: str = "up"
     slow_seconds: float = 2.0
@@ -81,6 +82,8 @@ class FaultyBot(BotReceiver):
                 self.answered[mode] += 1
             if mode == "down":
                 return JSONResponse({"error": "down"}, status_code=503)
+            if mode == "error":
+                return JSONResponse({"error": "boom"}, status_code=500)
             if mode == "gone":
                 return JSONResponse({"error": "gone"}, status_code=410)
             event = json.loads(body)
@@ -119,6 +122,7 @@ class World:
     gateway_env: dict[str, str]
     api_key: str
     secrets: list[str]
+    setup_output: str = ""
     gateway: Process | None = None
     restarts: int = 0
 
@@ -134,6 +138,11 @@ class World:
         assert self.gateway is not None
         self.gateway.popen.kill()
         self.gateway.popen.wait(timeout=10)
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        path = self.gateway_env["HITL_DATABASE_URL"].removeprefix("sqlite:///")
+        with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+            return list(db.execute(query).fetchall())
 
     def outbox_counts(self) -> dict[str, int]:
         path = self.gateway_env["HITL_DATABASE_URL"].removeprefix("sqlite:///")
@@ -164,7 +173,7 @@ def start_world(processes: Processes, workdir: Path, **gateway_overrides: str) -
         clean_env(HITL_SIMULATOR_PORT=str(sim_port), HITL_SIMULATOR_AGENTS=AGENTS, **livechat),
     )
     wait_port(sim_port, simulator)
-    env = clean_env(
+    settings = dict(
         HITL_HOST=LOOPBACK,
         HITL_PORT=str(gateway_port),
         HITL_PUBLIC_URL=gateway_url,
@@ -183,8 +192,8 @@ def start_world(processes: Processes, workdir: Path, **gateway_overrides: str) -
         HITL_LIVECHAT_TIMEOUT_SECONDS="2",
         HITL_BOT_WEBHOOK_TIMEOUT="1",
         **livechat,
-        **gateway_overrides,
     )
+    env = clean_env(**{**settings, **gateway_overrides})
     setup = run_command(["setup"], env, cwd=workdir)
     assert setup.returncode == 0, f"setup failed:\n{setup.stdout}\n{setup.stderr}"
     world = World(
@@ -196,6 +205,7 @@ def start_world(processes: Processes, workdir: Path, **gateway_overrides: str) -
         env,
         api_key,
         [pat, api_key, bot_secret, bot_secret.removeprefix("whsec_"), livechat_secret],
+        setup_output=setup.stdout + setup.stderr,
     )
     world.start_gateway()
     return world
