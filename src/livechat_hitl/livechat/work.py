@@ -31,7 +31,7 @@ from livechat_hitl.domain.models import (
 from livechat_hitl.domain.states import CloseReason, HandoffState
 from livechat_hitl.livechat.accounts import CustomerSession
 from livechat_hitl.livechat.client import LiveChatClient
-from livechat_hitl.livechat.errors import ChatInactiveError, LiveChatError
+from livechat_hitl.livechat.errors import AuthenticationError, ChatInactiveError, LiveChatError
 from livechat_hitl.livechat.events import file_event, message_event
 from livechat_hitl.livechat.files import FileFetcher, FileRefused
 from livechat_hitl.livechat.text import split_text, transcript_texts
@@ -59,6 +59,7 @@ def _session(identity: CustomerIdentity | None) -> CustomerSession | None:
     )
 
 
+_TOKEN_RENEWED = "customer token refused; renewed it"  # noqa: S105 (a message)
 _START_LOOKBACK = timedelta(minutes=5)  # clock skew between the store and LiveChat
 _START_CANDIDATES = 20  # get_chat calls at most, when a start is retried
 
@@ -212,11 +213,14 @@ class LiveChatWork:
                     return chat_id, thread.id
         return None
 
-    async def _customer(self, handoff: Handoff) -> CustomerSession:
-        """The end user's LiveChat customer: the same one across handoffs, token fresh."""
+    async def _customer(self, handoff: Handoff, *, renew: bool = False) -> CustomerSession:
+        """The end user's LiveChat customer: the same one across handoffs, token fresh
+        (`renew`: a new token even if ours has not expired by our clock)."""
         identities = self._client.customer_identities(clock=self._clock.now)
         known = await self._store.get_identity(handoff.user.id)
         previous = _session(known)
+        if renew and previous is not None:
+            previous = replace(previous, expires_at=datetime.min.replace(tzinfo=UTC))
         if previous is None and known is not None and known.cookies.get("cookies"):
             previous = None  # no usable token, but cookies to keep the identity
         session = await identities.ensure_fresh(previous)
@@ -277,6 +281,14 @@ class LiveChatWork:
                         handoff.chat_id, message_event(piece, custom_id=custom)
                     )
                     event_id = event_id or sent.event_id
+        except AuthenticationError as exc:
+            # The customer token is refused before its time by our clock (LiveChat's
+            # 8 hours passed, or it was revoked): renew it and let the relay retry soon;
+            # what this try sent is found by custom_id then. Refused again: give up.
+            if (row.last_error or "").startswith(_TOKEN_RENEWED):
+                return self._message_failed(message, f"{exc.type}: {exc.message}")
+            await self._customer(handoff, renew=True)
+            return Failed(error=f"{_TOKEN_RENEWED} ({exc.type})", retryable=True, retry_after=0)
         except LiveChatError as exc:
             if exc.retryable:
                 raise
