@@ -37,5 +37,10 @@ test: check
 quick: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -q -x -m "not slow and not browser"
 
+## make bench: the gateway against a bare ASGI baseline on loopback (see bench/RESULTS.md);
+## BENCH_ARGS="--quick" for a short run, "--postgres postgresql://…" for PostgreSQL
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
