@@ -151,6 +151,10 @@ class OutboxRelay:
                 await asyncio.sleep(self._restart_delay)
 
     async def _run(self) -> None:
+        # Register with the notifier before the first claim: a task's first wait only
+        # sees later notifies, so a commit between that claim and the first wait would
+        # otherwise be slept through (up to idle_wait).
+        await self._notifier.wait(0)
         while not self._stopping:
             free = self._concurrency - len(self._inflight)
             if free > 0:
