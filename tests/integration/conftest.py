@@ -154,7 +154,20 @@ class Env:
         try:
             await self.wait_for(reached, timeout)
         except TimeoutError:
-            raise AssertionError(f"handoff stayed {found.get('state')}, wanted {state}") from None
+            lost = [
+                (d["action"], d["outcome"], d["attempts"])
+                for d in self.sim.deliveries()
+                if d["outcome"] != "delivered"
+            ]
+            backlog = [
+                (r.kind, str(r.status), r.attempts, r.last_error)
+                for r in await self.gateway.store.list_outbox(limit=1000)
+                if str(r.status) != "delivered"
+            ]
+            raise AssertionError(
+                f"handoff stayed {found.get('state')}, wanted {state}; "
+                f"webhooks not delivered: {lost}; outbox not done: {backlog}"
+            ) from None
         return found
 
     async def queued(self, conversation_id: str = "conv-1", **extra: Any) -> dict[str, Any]:
@@ -212,8 +225,10 @@ class Env:
 def sim_config(**overrides: Any) -> SimulatorConfig:
     values: dict[str, Any] = {
         "seed": 11,
-        "webhook_retry_schedule": [0.02, 0.05, 0.1],
-        "webhook_timeout": 2.0,
+        # Short retries keep tests fast; a generous timeout keeps a loaded machine (two
+        # cores, other suites on the same PostgreSQL) from losing a delivery outright.
+        "webhook_retry_schedule": [0.02, 0.1, 0.5],
+        "webhook_timeout": 10.0,
         "base_url": SIM,
         "routing_mode": "manual",
     }

@@ -210,3 +210,25 @@ async def test_the_gateway_stops_at_once_right_after_a_commit(make_env: Any) -> 
             leaving = asyncio.get_running_loop().time()
             await env.gateway.relay.stop()
             assert asyncio.get_running_loop().time() - leaving < 2.0
+
+
+async def test_a_commit_before_the_relays_first_wait_is_not_slept_through(
+    make_env: Any,
+) -> None:
+    # The relay claims (nothing yet), asks when the next row is due, then waits on the
+    # notifier. A handoff committed in between must wake it, not wait for idle_wait.
+    async with make_env(run_relay=False) as env:
+        store = env.gateway.store
+        original = store.next_due_at
+        started: list[dict[str, Any]] = []
+
+        async def commit_meanwhile(targets: Any) -> Any:
+            due = await original(targets)  # nothing is due: the relay will sleep long
+            if not started:
+                started.append(await env.start_handoff("conv-first-wait"))
+            return due
+
+        store.next_due_at = commit_meanwhile  # type: ignore[method-assign]
+        env.gateway.relay.start()
+        await env.wait_for(lambda: started)
+        await env.wait_state(started[0]["id"], "queued", timeout=5)
