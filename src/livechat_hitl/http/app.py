@@ -10,9 +10,12 @@ from fastapi import FastAPI, Request, Response
 from livechat_hitl import __version__
 from livechat_hitl.http import health, livechat_webhooks, openapi, problems, v1
 from livechat_hitl.http.auth import ApiKeys
+from livechat_hitl.http.limits import BodyLimit
 from livechat_hitl.http.livechat_webhooks import WebhookDoor
 from livechat_hitl.livechat.errors import LiveChatError
 from livechat_hitl.runtime import Gateway
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def bind(app: FastAPI, gateway: Gateway) -> None:
@@ -58,6 +61,8 @@ def create_app(gateway: Gateway, *, manage_gateway: bool = True) -> FastAPI:
         summary="Human-in-the-loop gateway between chatbots and LiveChat agents",
         lifespan=lifespan,
     )
+    # The largest valid bot request (a long transcript) is far below this cap.
+    app.add_middleware(BodyLimit, max_bytes=MAX_REQUEST_BYTES)
     problems.install(app)
     app.add_exception_handler(LiveChatError, _livechat_unavailable)
 

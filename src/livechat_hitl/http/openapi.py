@@ -51,7 +51,7 @@ def install(app: FastAPI) -> None:
                 if path.startswith("/v1/"):
                     declared |= {"401", "422"}
                     if method in ("post", "put", "patch"):
-                        declared.add("400")
+                        declared |= {"400", "413"}
                 for status in declared:
                     if status == "503" and path == "/readyz":
                         continue  # readiness answers its own JSON body
