@@ -35,7 +35,9 @@ class LocalNotifier:
         task = asyncio.current_task()
         seen = self._seen.get(task, self._generation) if task is not None else self._generation
         if seen == self._generation and timeout > 0:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
         if task is not None:
             self._seen[task] = self._generation

@@ -140,10 +140,12 @@ class PgNotifier:
             if conn is None or conn.is_closed():
                 return "connection closed"
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), self._check_seconds)
+                async with asyncio.timeout(self._check_seconds):
+                    await self._lost.wait()
                 return "connection terminated"
             try:
-                await asyncio.wait_for(conn.execute("SELECT 1"), self._connect_timeout)
+                async with asyncio.timeout(self._connect_timeout):
+                    await conn.execute("SELECT 1")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 return f"health check failed: {type(exc).__name__}"
 
