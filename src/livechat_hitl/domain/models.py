@@ -110,6 +110,7 @@ class EventType(StrEnum):
     ASSIGNED = "handoff.assigned"
     TRANSFERRED = "handoff.transferred"
     MESSAGE = "handoff.message"
+    MESSAGE_FAILED = "handoff.message_failed"  # a bot message LiveChat refused for good
     CLOSED = "handoff.closed"
     FAILED = "handoff.failed"
 

@@ -286,16 +286,16 @@ class LiveChatWork:
             # 8 hours passed, or it was revoked): renew it and let the relay retry soon;
             # what this try sent is found by custom_id then. Refused again: give up.
             if (row.last_error or "").startswith(_TOKEN_RENEWED):
-                return self._message_failed(message, f"{exc.type}: {exc.message}")
+                return self._message_failed(handoff, message, f"{exc.type}: {exc.message}")
             await self._customer(handoff, renew=True)
             return Failed(error=f"{_TOKEN_RENEWED} ({exc.type})", retryable=True, retry_after=0)
         except LiveChatError as exc:
             if exc.retryable:
                 raise
             reason = "the chat is closed" if isinstance(exc, ChatInactiveError) else exc.message
-            return self._message_failed(message, f"{exc.type}: {reason}")
+            return self._message_failed(handoff, message, f"{exc.type}: {reason}")
         except FileRefused as exc:
-            return self._message_failed(message, str(exc))
+            return self._message_failed(handoff, message, str(exc))
         done = replace(message, status=DeliveryStatus.DELIVERED, livechat_event_id=event_id)
         return Delivered(change=Change(message_updates=(done,)))
 
@@ -315,13 +315,21 @@ class LiveChatWork:
             and (e.custom_id == mine[0] or e.custom_id.startswith(mine[1]))
         }
 
-    def _message_failed(self, message: Message, error: str) -> Delivered:
+    def _message_failed(self, handoff: Handoff, message: Message, error: str) -> Delivered:
         """A message LiveChat (or the file fetch) refuses for good is marked failed, and
         its row is done: a dead row would hold back every later message of the handoff,
-        and its close. The bot sees the failure in the message's status and error."""
+        and its close. The bot is told (`handoff.message_failed`) and sees the failure
+        in the message's status and error."""
         log.warning("message %s of handoff %s failed: %s", message.id, message.handoff_id, error)
         failed = replace(message, status=DeliveryStatus.FAILED, error=error[:500])
-        return Delivered(change=Change(message_updates=(failed,)))
+        wire: dict[str, str] = {"id": message.id}
+        if message.client_message_id is not None:
+            wire["client_message_id"] = message.client_message_id
+        data = {"message": wire, "error": failed.error}
+        event, rows = self._events.make(
+            handoff, EventType.MESSAGE_FAILED, data, now=self._clock.now()
+        )
+        return Delivered(change=Change(message_updates=(failed,), events=(event,), outbox=rows))
 
     # -- close ---------------------------------------------------------------------------
 
