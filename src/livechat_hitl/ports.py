@@ -54,6 +54,10 @@ class Store(Protocol):
 
     # messages
     async def list_messages(self, handoff_id: str) -> list[Message]: ...
+    async def relayed_event_ids(self, handoff_id: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of these LiveChat event ids the handoff already relayed to the bot."""
+        ...
+
     async def get_message(self, message_id: str) -> Message | None: ...
     async def find_message_by_client_id(
         self, handoff_id: str, client_message_id: str

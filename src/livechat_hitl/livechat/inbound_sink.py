@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from livechat_hitl.domain.models import Change, Direction, Handoff, OutboxRow
+from livechat_hitl.domain.models import Change, Handoff, OutboxRow
 from livechat_hitl.livechat.actions import incoming_from_event, to_action
 from livechat_hitl.livechat.client import LiveChatClient
 from livechat_hitl.livechat.directory import ChatUsersDirectory
@@ -57,19 +57,20 @@ class InboundSink:
     async def _incoming(self, handoff: Handoff, action: IncomingEvent) -> Change | None:
         if not self._service.may_be_agent_message(handoff, action):
             return None
-        relayed = {
-            m.livechat_event_id
-            for m in await self._store.list_messages(handoff.id)
-            if m.direction is Direction.TO_BOT and m.livechat_event_id
-        }
-        if action.event_id in relayed:
+        # Ask about these event ids only: the handoff's whole history is not read per
+        # delivery (that made each message cost more the longer the chat ran).
+        if await self._store.relayed_event_ids(handoff.id, [action.event_id]):
             return None  # relayed already, ahead of its own (late) delivery
-        earlier = await self._earlier_unrelayed(handoff, action, relayed)
+        earlier = await self._earlier_unrelayed(handoff, action)
+        if earlier:
+            relayed = await self._store.relayed_event_ids(handoff.id, [e.event_id for e in earlier])
+            earlier = [e for e in earlier if e.event_id not in relayed]
         return await self._service.apply_messages(handoff, [*earlier, action])
 
     async def _earlier_unrelayed(
-        self, handoff: Handoff, action: IncomingEvent, relayed: set[str]
+        self, handoff: Handoff, action: IncomingEvent
     ) -> list[IncomingEvent]:
+        """The agent messages ahead of `action` in its thread (relayed or not)."""
         if self._client is None:
             return []
         try:
@@ -91,8 +92,6 @@ class InboundSink:
             if getattr(event, "id", None) == action.event_id:
                 return found
             earlier = incoming_from_event(action.chat_id, thread.id, event)
-            if earlier.event_id not in relayed and self._service.may_be_agent_message(
-                handoff, earlier
-            ):
+            if self._service.may_be_agent_message(handoff, earlier):
                 found.append(earlier)
         return []  # the thread does not hold this event (yet): relay it alone

@@ -29,7 +29,17 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
@@ -39,6 +49,7 @@ from livechat_hitl.domain.models import (
     BotEvent,
     Change,
     CustomerIdentity,
+    Direction,
     Handoff,
     Message,
     OutboxItem,
@@ -299,6 +310,17 @@ class SqlStore:
         async with self._read() as conn:
             return [rows.message_from_row(r) for r in (await conn.execute(query)).mappings()]
 
+    async def relayed_event_ids(self, handoff_id: str, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        query = select(messages.c.livechat_event_id).where(
+            messages.c.handoff_id == handoff_id,
+            messages.c.direction == str(Direction.TO_BOT),
+            messages.c.livechat_event_id.in_(list(event_ids)),
+        )
+        async with self._read() as conn:
+            return {str(value) for value in (await conn.execute(query)).scalars()}
+
     async def get_message(self, message_id: str) -> Message | None:
         query = select(messages).where(messages.c.id == message_id)
         async with self._read() as conn:
@@ -515,7 +537,9 @@ def _is_head_of_line() -> Any:
             earlier.c.handoff_id == outbox.c.handoff_id,
             earlier.c.target == outbox.c.target,
             earlier.c.seq < outbox.c.seq,
-            earlier.c.status != DELIVERED,
+            # A literal, not a bound parameter: only then may SQLite (and PostgreSQL's
+            # generic plans) use the partial index `ix_outbox_undelivered`.
+            earlier.c.status != literal_column(f"'{DELIVERED}'"),
         )
         .exists()
     )

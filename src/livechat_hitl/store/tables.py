@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -138,6 +139,9 @@ messages = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("handoff_id", "client_message_id"),
     Index("ix_messages_handoff_id_seq", "handoff_id", "seq"),
+    # "was this agent event relayed already?" for each inbound delivery, without reading
+    # the handoff's whole history
+    Index("ix_messages_handoff_id_livechat_event_id", "handoff_id", "livechat_event_id"),
     sqlite_autoincrement=True,
 )
 
@@ -175,6 +179,16 @@ outbox = Table(
     # claiming: due pending rows in order; the "no earlier undelivered row" probe
     Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_outbox_handoff_id_target_seq", "handoff_id", "target", "seq"),
+    # The head-of-line probe ("an earlier undelivered row of this handoff and target?")
+    # reads only undelivered rows, not the handoff's whole delivered history.
+    Index(
+        "ix_outbox_undelivered",
+        "handoff_id",
+        "target",
+        "seq",
+        sqlite_where=text("status != 'delivered'"),
+        postgresql_where=text("status != 'delivered'"),
+    ),
     sqlite_autoincrement=True,
 )
 
