@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
+from livechat_hitl.store.inline_sqlite import inline_connector
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a write transaction sets so that SQLite takes the write lock at BEGIN.
 IMMEDIATE = "hitl_begin_immediate"
@@ -64,8 +66,11 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(
             target, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
+    elif target.query:
+        engine = create_async_engine(target)  # driver options in the URL: plain aiosqlite
     else:
-        engine = create_async_engine(target)
+        # SQLite calls run in the loop's thread, not aiosqlite's worker (inline_sqlite.py).
+        engine = create_async_engine(target, async_creator=inline_connector(target.database or ""))
     _configure_sqlite(engine)
     return engine
 
