@@ -176,8 +176,8 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("delivered_at", UtcDateTime(), nullable=True),
-    # claiming: due pending rows in order; the "no earlier undelivered row" probe
-    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    # the "no earlier undelivered row" probe (before ix_outbox_undelivered, kept for
+    # reading a handoff's rows in order)
     Index("ix_outbox_handoff_id_target_seq", "handoff_id", "target", "seq"),
     # The head-of-line probe ("an earlier undelivered row of this handoff and target?")
     # reads only undelivered rows, not the handoff's whole delivered history.
@@ -188,6 +188,13 @@ outbox = Table(
         "seq",
         sqlite_where=text("status != 'delivered'"),
         postgresql_where=text("status != 'delivered'"),
+    ),
+    # Claiming walks pending rows in log order and stops once it has enough.
+    Index(
+        "ix_outbox_pending",
+        "seq",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
     ),
     sqlite_autoincrement=True,
 )
