@@ -66,6 +66,7 @@ class Gateway:
     livechat: LiveChatClient
     handoffs: HandoffService
     relay: OutboxRelay
+    fetcher: FileFetcher
     own_account_id: str | None
 
     @property
@@ -128,7 +129,7 @@ class Gateway:
         )
         directory = ChatUsersDirectory(self.livechat)
         inbound = InboundService(self.clock, events, directory, own_account_id=self.own_account_id)
-        fetcher = FileFetcher(
+        fetcher = self.fetcher = FileFetcher(
             await self._http(stack, self._fetch_http),
             allow=[*s.fetch_allowlist_hosts, *(str(n) for n in s.fetch_allowlist_networks)],
         )

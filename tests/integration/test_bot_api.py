@@ -361,25 +361,43 @@ async def test_a_refused_file_fails_that_message_only(make_env: Any) -> None:
         handoff = await env.assigned("conv-badfile")
         chat_id = handoff["livechat"]["chat_id"]
         path = f"/v1/handoffs/{handoff['id']}/messages"
-        missing = await env.api.post(path, json={"type": "file", "url": "http://files.test/gone"})
+        # Known at POST time: a non-public address is a 422 naming the url.
         outside = await env.api.post(
             path, json={"type": "file", "url": "http://169.254.169.254/latest"}
         )
-        assert missing.status_code == outside.status_code == 202
+        assert outside.status_code == 422
+        assert outside.json()["errors"][0]["field"] == "url"
+        # Known only when fetched: the file is gone. Accepted, then failed and reported.
+        missing = await env.api.post(path, json={"type": "file", "url": "http://files.test/gone"})
+        assert missing.status_code == 202
         after = await post_text(env, handoff["id"], "did you get it?")
         assert after.status_code == 202
         await env.settle()
         items = (await env.api.get(path)).json()["items"]
         statuses = {m["id"]: m for m in items}
-        for refused in (missing, outside):
-            assert statuses[refused.json()["id"]]["status"] == "failed"
-            assert statuses[refused.json()["id"]]["error"]
+        assert statuses[missing.json()["id"]]["status"] == "failed"
+        assert statuses[missing.json()["id"]]["error"]
+        reported = env.events(handoff["id"], "handoff.message_failed")
+        assert [e["data"]["message"]["id"] for e in reported] == [missing.json()["id"]]
         assert statuses[after.json()["id"]]["status"] == "delivered"
         assert [e.get("text") for e in customer_messages(env, chat_id)] == ["did you get it?"]
         # and the handoff can still be closed
         await env.api.post(f"/v1/handoffs/{handoff['id']}/close")
         await env.settle()
         assert env.chat(chat_id)["threads"][-1]["active"] is False
+
+
+async def test_a_file_over_10_mb_is_a_422_at_post_time(make_env: Any) -> None:
+    async with make_env() as env:
+        handoff = await env.assigned("conv-bigfile")
+        env.files["big.bin"] = (b"0" * (10 * 1024 * 1024 + 1), "application/octet-stream")
+        response = await env.api.post(
+            f"/v1/handoffs/{handoff['id']}/messages",
+            json={"type": "file", "url": "http://files.test/big.bin"},
+        )
+        assert response.status_code == 422
+        assert "10 MB" in response.json()["detail"]
+        assert (await env.api.get(f"/v1/handoffs/{handoff['id']}/messages")).json()["items"] == []
 
 
 async def test_messages_both_ways_oldest_first_with_status(make_env: Any) -> None:

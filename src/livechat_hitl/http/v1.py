@@ -13,6 +13,7 @@ from livechat_hitl.http.problems import problem
 from livechat_hitl.http.schemas import (
     Availability,
     CloseIn,
+    FileMessageIn,
     HandoffIn,
     HandoffOut,
     HandoffPage,
@@ -22,6 +23,7 @@ from livechat_hitl.http.schemas import (
     MessageOut,
     to_outgoing,
 )
+from livechat_hitl.livechat.files import FileRefused
 from livechat_hitl.services.handoffs import HandoffService
 from livechat_hitl.store.sql_store import CURSOR_PATTERN
 
@@ -83,9 +85,17 @@ async def get_handoff(handoff_id: str, service: Service) -> HandoffOut:
     responses={404: PROBLEM, 409: PROBLEM},
 )
 async def post_message(
-    handoff_id: str, body: Annotated[MessageIn, Body()], service: Service
-) -> MessageAccepted:
+    handoff_id: str, body: Annotated[MessageIn, Body()], service: Service, request: Request
+) -> MessageAccepted | JSONResponse:
     """Queue a message from the end user for the agent; a repeated `id` is accepted once."""
+    if isinstance(body, FileMessageIn):
+        await service.get(handoff_id)  # 404 before any fetch on the bot's behalf
+        try:
+            await request.app.state.gateway.fetcher.precheck(str(body.url))
+        except FileRefused as exc:
+            return problem(
+                422, f"invalid fields: url ({exc})", errors=[{"field": "url", "message": str(exc)}]
+            )
     message = await service.post_message(handoff_id, to_outgoing(body))
     return MessageAccepted(id=message.id, handoff_id=handoff_id, status=message.status.value)
 

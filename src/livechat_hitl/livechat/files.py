@@ -73,6 +73,22 @@ class FileFetcher:
                     f"{host} resolves to a non-public address; allow it in HITL_FETCH_ALLOWLIST"
                 )
 
+    async def precheck(self, url: str, *, timeout: float = 5.0) -> None:
+        """What can be refused before accepting a file message: an address that is not
+        allowed, or a size LiveChat would refuse (from a HEAD's Content-Length). A URL
+        that does not answer HEAD is accepted here and checked again when fetched."""
+        await self.check(url)
+        try:
+            response = await self._http.head(url, follow_redirects=False, timeout=timeout)
+        except httpx.HTTPError:
+            return
+        length = response.headers.get("content-length", "")
+        if response.status_code == 200 and length.isdigit() and int(length) > self._max:
+            raise FileRefused(
+                f"the file is {int(length) // (1024 * 1024)} MB; LiveChat takes at most "
+                f"{self._max // (1024 * 1024)} MB"
+            )
+
     async def fetch(self, url: str, *, name: str | None = None) -> FetchedFile:
         await self.check(url)
         async with self._http.stream("GET", url, follow_redirects=False) as response:
