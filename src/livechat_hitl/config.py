@@ -136,6 +136,13 @@ class Settings(BaseSettings):
             "private or loopback. Default: none."
         ),
     )
+    fetch_only_allowlist: bool = Field(
+        default=False,
+        description=(
+            "Fetch file URLs only from HITL_FETCH_ALLOWLIST (nothing else is even "
+            "resolved). Default: any public address, plus the allow-list."
+        ),
+    )
 
     # -- LiveChat -----------------------------------------------------------------
     livechat_api_url: str = Field(

@@ -131,6 +131,7 @@ class Gateway:
         inbound = InboundService(self.clock, events, directory, own_account_id=self.own_account_id)
         fetcher = self.fetcher = FileFetcher(
             await self._http(stack, self._fetch_http),
+            only_allowed=s.fetch_only_allowlist,
             allow=[*s.fetch_allowlist_hosts, *(str(n) for n in s.fetch_allowlist_networks)],
         )
         sinks: dict[OutboxTarget, Sink] = {

@@ -31,6 +31,8 @@ def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HITL_PORT": str(gateway_port),
         "HITL_SIMULATOR_PORT": str(simulator_port),
         "HITL_LOG_LEVEL": "warning",
+        # Generated file URLs name random public hosts: fetch nothing (loopback only).
+        "HITL_FETCH_ONLY_ALLOWLIST": "true",
     }
     log = (workdir / "sandbox.log").open("w")
     process = subprocess.Popen(

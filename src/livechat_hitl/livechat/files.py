@@ -46,9 +46,11 @@ class FileFetcher:
         http: httpx.AsyncClient,
         *,
         allow: list[str] | None = None,
+        only_allowed: bool = False,
         max_bytes: int = MAX_UPLOAD_BYTES,
     ) -> None:
         self._http = http
+        self._only_allowed = only_allowed
         self._hosts = {a.lower() for a in allow or [] if "/" not in a}
         self._networks = [ipaddress.ip_network(a, strict=False) for a in allow or [] if "/" in a]
         self._max = max_bytes
@@ -58,7 +60,16 @@ class FileFetcher:
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host:
             raise FileRefused(f"only http(s) URLs can be sent, not {parts.scheme or 'this'}")
-        if host in self._hosts:
+        if self._host_allowed(host):
+            return
+        if self._only_allowed:
+            # Nothing outside the allow-list is even resolved.
+            try:
+                literal = ipaddress.ip_address(host)
+            except ValueError:
+                literal = None
+            if literal is None or not any(literal in net for net in self._networks):
+                raise FileRefused(f"{host} is not in HITL_FETCH_ALLOWLIST")
             return
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
@@ -72,6 +83,12 @@ class FileFetcher:
                 raise FileRefused(
                     f"{host} resolves to a non-public address; allow it in HITL_FETCH_ALLOWLIST"
                 )
+
+    def _host_allowed(self, host: str) -> bool:
+        return any(
+            host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:]))
+            for allowed in self._hosts
+        )
 
     async def precheck(self, url: str, *, timeout: float = 5.0) -> None:
         """What can be refused before accepting a file message: an address that is not
