@@ -25,6 +25,8 @@ def test_api_conforms_to_its_schema(sandbox_url: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [
             str(cli),
+            "--config-file",
+            str(Path(__file__).parent / "schemathesis.toml"),
             "run",
             f"{sandbox_url}/openapi.json",
             "--checks",
