@@ -8,8 +8,10 @@ number of generated cases) is printed for the CI log.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,9 @@ API_KEY = "sandbox-key"
 MAX_EXAMPLES = 40
 
 
-def test_api_conforms_to_its_schema(sandbox_url: str, tmp_path: Path) -> None:
+def test_api_conforms_to_its_schema(
+    sandbox_url: str, tmp_path: Path, summary: Callable[[str], None]
+) -> None:
     cli = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [
@@ -54,4 +58,7 @@ def test_api_conforms_to_its_schema(sandbox_url: str, tmp_path: Path) -> None:
     )
     print(result.stdout[-6000:])
     print(result.stderr[-2000:])
+    for line in result.stdout.splitlines():
+        if re.search(r"\d+ generated", line) or line.strip().startswith(("Selected:", "Tested:")):
+            summary(f"schemathesis: {line.strip()}")
     assert result.returncode == 0, "schemathesis found failures (see output above)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,7 @@ async def test_valid_envelopes_with_fuzzed_payloads_are_applied_safely(
     counts["valid envelope"] = counts.get("valid envelope", 0) + 1
 
 
-def test_print_example_counts() -> None:
+def test_print_example_counts(summary: Callable[[str], None]) -> None:
+    assert counts, "the property tests above ran"
     for name, count in sorted(counts.items()):
-        print(f"hypothesis: {count} examples  {name}")
+        summary(f"hypothesis: {count} examples  {name}")
