@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -363,25 +364,18 @@ class SqlStore:
     ) -> list[OutboxRow]:
         if limit <= 0 or not targets:
             return []
-        query = (
-            select(outbox.c.id)
-            .where(
-                # A literal: the scan follows the partial index `ix_outbox_pending` in
-                # `seq` order and stops at `limit`, instead of probing every pending row
-                # and sorting them (which made a backlog slow down its own draining).
-                outbox.c.status == literal_column(f"'{PENDING}'"),
-                outbox.c.next_attempt_at <= now,
-                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-                outbox.c.target.in_([str(t) for t in targets]),
-                _is_head_of_line(),
-            )
-            .order_by(outbox.c.seq)
-            .limit(limit)
-        )
         lease_until = now + timedelta(seconds=lease_seconds)
         async with self._write() as conn:
-            query = dialects.lock_for_claim(conn, query, outbox)
-            ids = list((await conn.execute(query)).scalars())
+            # One scan per target, then a fair share of each: claiming in plain `seq`
+            # order let a burst of inbound deliveries starve the bot's webhook rows
+            # (created later) until the whole burst was applied. Targets are independent
+            # lanes; the order that matters (per handoff and target) is kept by the
+            # head-of-line condition.
+            per_target = [
+                list((await conn.execute(_claimable(conn, target, now, limit))).scalars())
+                for target in targets
+            ]
+            ids = _fair_share(per_target, limit)
             if not ids:
                 return []
             # A row still carrying a lease was claimed before and never got an outcome
@@ -497,7 +491,7 @@ class SqlStore:
         query = (
             select(func.count())
             .select_from(outbox)
-            .where(outbox.c.status == literal_column(f"'{PENDING}'"))  # ix_outbox_pending
+            .where(outbox.c.status == literal_column(f"'{PENDING}'"))  # ix_outbox_pending_target
         )
         async with self._read() as conn:
             return int((await conn.execute(query)).scalar_one())
@@ -518,7 +512,7 @@ class SqlStore:
             else_=outbox.c.next_attempt_at,
         )
         query = select(func.min(due)).where(
-            outbox.c.status == literal_column(f"'{PENDING}'"),  # ix_outbox_pending
+            outbox.c.status == literal_column(f"'{PENDING}'"),  # ix_outbox_pending_target
             outbox.c.target.in_([str(t) for t in targets]),
             _is_head_of_line(),
         )
@@ -534,6 +528,34 @@ class SqlStore:
         async with self._read() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else rows.identity_from_row(row)
+
+
+def _claimable(conn: AsyncConnection, target: OutboxTarget, now: datetime, limit: int) -> Any:
+    """The oldest due rows of `target` that head their handoff's lane."""
+    query = (
+        select(outbox.c.id)
+        .where(
+            # Literals: the scan follows the partial index `ix_outbox_pending_target` in
+            # `seq` order and stops at `limit`, instead of probing every pending row and
+            # sorting them (which made a backlog slow down its own draining).
+            outbox.c.status == literal_column(f"'{PENDING}'"),
+            outbox.c.target == literal_column(f"'{target}'"),
+            outbox.c.next_attempt_at <= now,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            _is_head_of_line(),
+        )
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    return dialects.lock_for_claim(conn, query, outbox)
+
+
+def _fair_share(per_target: list[list[str]], limit: int) -> list[str]:
+    """Up to `limit` ids, taking one from each list in turn."""
+    chosen: list[str] = []
+    for batch in itertools.zip_longest(*per_target):
+        chosen.extend(row_id for row_id in batch if row_id is not None)
+    return chosen[:limit]
 
 
 def _is_head_of_line() -> Any:

@@ -189,9 +189,10 @@ outbox = Table(
         sqlite_where=text("status != 'delivered'"),
         postgresql_where=text("status != 'delivered'"),
     ),
-    # Claiming walks pending rows in log order and stops once it has enough.
+    # Claiming walks each target's pending rows in log order, stopping once it has enough.
     Index(
-        "ix_outbox_pending",
+        "ix_outbox_pending_target",
+        "target",
         "seq",
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
