@@ -8,6 +8,7 @@ and one line per problem; no secret is ever printed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -48,7 +49,6 @@ def _settings(*, require_serve: bool = False) -> Settings:
 @app.command()
 def serve() -> None:
     """Run the gateway (HTTP on HITL_HOST:HITL_PORT) against the configured LiveChat."""
-    import logging
 
     import uvicorn
 
@@ -154,6 +154,9 @@ def _store_command(work: Callable[[SqlStore], Awaitable[T]]) -> T:
     from livechat_hitl.store.sql_store import open_store
 
     settings = _settings()
+    if settings.log_level.value != "debug":
+        # An operator's table, not the migration's progress lines.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
     async def run() -> T:
         async with open_store(settings.database_url) as store:
