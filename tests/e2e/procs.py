@@ -9,14 +9,17 @@ that verifies every Standard Webhooks signature.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,69 @@ def clean_env(**values: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(values)
     return env
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Fresh LiveChat credentials and secrets for one world of real processes."""
+
+    livechat: dict[str, str]  # HITL_LIVECHAT_ACCOUNT_ID / _PAT / _CLIENT_ID / _ORGANIZATION_ID
+    api_key: str
+    bot_secret: str
+    livechat_secret: str
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value, to look for in the processes' output."""
+        pat = self.livechat["HITL_LIVECHAT_PAT"]
+        return [
+            pat,
+            self.api_key,
+            self.bot_secret,
+            self.bot_secret.removeprefix("whsec_"),
+            self.livechat_secret,
+        ]
+
+
+def fresh_credentials(prefix: str) -> Credentials:
+    return Credentials(
+        livechat={
+            "HITL_LIVECHAT_ACCOUNT_ID": str(uuid.uuid4()),
+            "HITL_LIVECHAT_PAT": f"dal:{prefix}-pat-{secrets.token_urlsafe(12)}",
+            "HITL_LIVECHAT_CLIENT_ID": secrets.token_hex(16),
+            "HITL_LIVECHAT_ORGANIZATION_ID": str(uuid.uuid4()),
+        },
+        api_key=f"{prefix}-key-{secrets.token_urlsafe(12)}",
+        bot_secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+        livechat_secret=f"lc-hook-{secrets.token_urlsafe(12)}",
+    )
+
+
+def gateway_settings(
+    creds: Credentials,
+    *,
+    port: int,
+    simulator_url: str,
+    database: Path,
+    bot_url: str,
+    **extra: str,
+) -> dict[str, str]:
+    """The `serve`/`setup` variables of a gateway wired to a simulator and a bot."""
+    url = f"http://{LOOPBACK}:{port}"
+    return {
+        "HITL_HOST": LOOPBACK,
+        "HITL_PORT": str(port),
+        "HITL_PUBLIC_URL": url,
+        "HITL_DATABASE_URL": f"sqlite:///{database}",
+        "HITL_API_KEYS": creds.api_key,
+        "HITL_BOT_WEBHOOK_URL": bot_url,
+        "HITL_BOT_WEBHOOK_SECRET": creds.bot_secret,
+        "HITL_LIVECHAT_API_URL": simulator_url,
+        "HITL_LIVECHAT_ACCOUNTS_URL": simulator_url,
+        "HITL_LIVECHAT_WEBHOOK_SECRET": creds.livechat_secret,
+        **creds.livechat,
+        **extra,
+    }
 
 
 @dataclass

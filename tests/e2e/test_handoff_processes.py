@@ -7,10 +7,7 @@ checks the Standard Webhooks signature of every event it gets.
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,8 @@ from .procs import (
     Processes,
     clean_env,
     free_port,
+    fresh_credentials,
+    gateway_settings,
     run_command,
     wait_http,
     wait_port,
@@ -86,39 +85,27 @@ def world(processes: Processes, tmp_path: Path) -> Any:
     simulator_url = f"http://{LOOPBACK}:{sim_port}"
     gateway_url = f"http://{LOOPBACK}:{gateway_port}"
     # Our own LiveChat credentials (not the sandbox defaults), given to both processes.
-    pat = f"dal:e2e-pat-{secrets.token_urlsafe(12)}"
-    livechat = {
-        "HITL_LIVECHAT_ACCOUNT_ID": str(uuid.uuid4()),
-        "HITL_LIVECHAT_PAT": pat,
-        "HITL_LIVECHAT_CLIENT_ID": secrets.token_hex(16),
-        "HITL_LIVECHAT_ORGANIZATION_ID": str(uuid.uuid4()),
-    }
-    api_key = f"e2e-key-{secrets.token_urlsafe(12)}"
-    bot_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    livechat_secret = f"lc-hook-{secrets.token_urlsafe(12)}"
-    bot = BotReceiver(bot_secret)
+    creds = fresh_credentials("e2e")
+    bot = BotReceiver(creds.bot_secret)
     bot.start()
 
     simulator = processes.start(
         "simulator",
         ["simulator"],
-        clean_env(HITL_SIMULATOR_PORT=str(sim_port), **livechat),
+        clean_env(HITL_SIMULATOR_PORT=str(sim_port), **creds.livechat),
     )
     wait_port(sim_port, simulator)
 
     gateway_env = clean_env(
-        HITL_HOST=LOOPBACK,
-        HITL_PORT=str(gateway_port),
-        HITL_PUBLIC_URL=gateway_url,
-        HITL_DATABASE_URL=f"sqlite:///{tmp_path / 'gateway.db'}",
-        HITL_API_KEYS=f"other-key,{api_key}",
-        HITL_BOT_WEBHOOK_URL=bot.url,
-        HITL_BOT_WEBHOOK_SECRET=bot_secret,
-        HITL_LIVECHAT_API_URL=simulator_url,
-        HITL_LIVECHAT_ACCOUNTS_URL=simulator_url,
-        HITL_LIVECHAT_WEBHOOK_SECRET=livechat_secret,
-        HITL_LOG_LEVEL="debug",
-        **livechat,
+        **gateway_settings(
+            creds,
+            port=gateway_port,
+            simulator_url=simulator_url,
+            database=tmp_path / "gateway.db",
+            bot_url=bot.url,
+            HITL_API_KEYS=f"other-key,{creds.api_key}",
+            HITL_LOG_LEVEL="debug",
+        )
     )
     setup = run_command(["setup"], gateway_env, cwd=tmp_path)
     assert setup.returncode == 0, f"setup failed:\n{setup.stdout}\n{setup.stderr}"
@@ -126,7 +113,7 @@ def world(processes: Processes, tmp_path: Path) -> Any:
     gateway = processes.start("gateway", ["serve"], gateway_env)
     wait_http(f"{gateway_url}/healthz", gateway)
     api = httpx.Client(
-        base_url=gateway_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10.0
+        base_url=gateway_url, headers={"Authorization": f"Bearer {creds.api_key}"}, timeout=10.0
     )
     sim = httpx.Client(base_url=simulator_url, timeout=10.0)
     try:
@@ -139,7 +126,7 @@ def world(processes: Processes, tmp_path: Path) -> Any:
             gateway,
             simulator,
             setup.stdout + setup.stderr,
-            [pat, api_key, bot_secret, livechat_secret, bot_secret.removeprefix("whsec_")],
+            creds.secrets,
         )
     finally:
         api.close()

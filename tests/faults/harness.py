@@ -18,13 +18,10 @@ Counting (one `Row` per scenario):
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import secrets
 import sqlite3
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +36,8 @@ from e2e.procs import (
     Processes,
     clean_env,
     free_port,
+    fresh_credentials,
+    gateway_settings,
     run_command,
     wait_http,
     wait_port,
@@ -155,35 +154,23 @@ def start_world(processes: Processes, workdir: Path, **gateway_overrides: str) -
     sim_port, gateway_port = free_port(), free_port()
     sim_url = f"http://{LOOPBACK}:{sim_port}"
     gateway_url = f"http://{LOOPBACK}:{gateway_port}"
-    pat = f"dal:faults-pat-{secrets.token_urlsafe(12)}"
-    livechat = {
-        "HITL_LIVECHAT_ACCOUNT_ID": str(uuid.uuid4()),
-        "HITL_LIVECHAT_PAT": pat,
-        "HITL_LIVECHAT_CLIENT_ID": secrets.token_hex(16),
-        "HITL_LIVECHAT_ORGANIZATION_ID": str(uuid.uuid4()),
-    }
-    api_key = f"faults-key-{secrets.token_urlsafe(12)}"
-    bot_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    livechat_secret = f"lc-hook-{secrets.token_urlsafe(12)}"
-    bot = FaultyBot(bot_secret)
+    creds = fresh_credentials("faults")
+    bot = FaultyBot(creds.bot_secret)
     bot.start()
     simulator = processes.start(
         "simulator",
         ["simulator"],
-        clean_env(HITL_SIMULATOR_PORT=str(sim_port), HITL_SIMULATOR_AGENTS=AGENTS, **livechat),
+        clean_env(
+            HITL_SIMULATOR_PORT=str(sim_port), HITL_SIMULATOR_AGENTS=AGENTS, **creds.livechat
+        ),
     )
     wait_port(sim_port, simulator)
-    settings = dict(
-        HITL_HOST=LOOPBACK,
-        HITL_PORT=str(gateway_port),
-        HITL_PUBLIC_URL=gateway_url,
-        HITL_DATABASE_URL=f"sqlite:///{workdir / 'gateway.db'}",
-        HITL_API_KEYS=api_key,
-        HITL_BOT_WEBHOOK_URL=bot.url,
-        HITL_BOT_WEBHOOK_SECRET=bot_secret,
-        HITL_LIVECHAT_API_URL=sim_url,
-        HITL_LIVECHAT_ACCOUNTS_URL=sim_url,
-        HITL_LIVECHAT_WEBHOOK_SECRET=livechat_secret,
+    settings = gateway_settings(
+        creds,
+        port=gateway_port,
+        simulator_url=sim_url,
+        database=workdir / "gateway.db",
+        bot_url=bot.url,
         HITL_LOG_LEVEL="info",
         # A short retry schedule keeps the suite to minutes; the behaviour is the same.
         HITL_RELAY_BACKOFF_BASE_SECONDS="0.1",
@@ -191,7 +178,6 @@ def start_world(processes: Processes, workdir: Path, **gateway_overrides: str) -
         HITL_RELAY_LEASE_SECONDS="5",
         HITL_LIVECHAT_TIMEOUT_SECONDS="2",
         HITL_BOT_WEBHOOK_TIMEOUT="1",
-        **livechat,
     )
     env = clean_env(**{**settings, **gateway_overrides})
     setup = run_command(["setup"], env, cwd=workdir)
@@ -203,8 +189,8 @@ def start_world(processes: Processes, workdir: Path, **gateway_overrides: str) -
         sim_url,
         gateway_url,
         env,
-        api_key,
-        [pat, api_key, bot_secret, bot_secret.removeprefix("whsec_"), livechat_secret],
+        creds.api_key,
+        creds.secrets,
         setup_output=setup.stdout + setup.stderr,
     )
     world.start_gateway()
