@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -75,9 +75,17 @@ class Store(Protocol):
         lease_seconds: float,
         limit: int,
         targets: Sequence[OutboxTarget],
+        lanes: Mapping[OutboxTarget, int] | None = None,
     ) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, at most one per handoff at a time:
-        a row is claimable only if no earlier row of its handoff is undelivered."""
+        a row is claimable only if no earlier row of its handoff is undelivered.
+
+        With `lanes` (target → n), a claimed row of such a target brings up to n - 1
+        rows right behind it in its lane (due and not held), under the same lease."""
+        ...
+
+    async def unclaim(self, row_ids: Sequence[str], *, lease_until: datetime | None) -> None:
+        """Drop the lease of claimed rows that were not attempted (no attempt counted)."""
         ...
 
     async def release(

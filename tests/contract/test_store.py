@@ -611,3 +611,51 @@ async def test_identities_upsert(store: SqlStore, clock: FrozenClock) -> None:
 async def test_ping(store: SqlStore) -> None:
     await store.ping()
     assert next_id("x") != next_id("x")
+
+
+# -- lanes: a claimed head brings the rows right behind it ----------------------------
+
+
+async def test_a_lane_claim_brings_the_rows_behind_each_head(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    [a, b] = await _with_rows(store, now, 5, 2)
+    lanes = {OutboxTarget.LIVECHAT: 3}
+    assert await _claim(store, now, limit=2, lanes=lanes) == [*a[:3], *b]
+    # held rows are claimed by nobody else, and the rest of the lane waits behind them
+    assert await _claim(store, now, lanes=lanes) == []
+    rows = [await store.get_outbox_row(i) for i in (a[0], a[2], b[1])]
+    assert len({r.lease_until for r in rows if r is not None}) == 1  # one lease for all
+
+
+async def test_a_lane_claim_stops_at_a_row_that_is_not_due(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    [a] = await _with_rows(store, now, 4)
+    # a[2] was given back with a retry in the future (as after a failed attempt)
+    await _claim(store, now, limit=1, lanes={OutboxTarget.LIVECHAT: 3})
+    later = now + timedelta(minutes=5)
+    await store.release(a[2], error="x", next_attempt_at=later, dead=False)
+    await store.unclaim([a[0], a[1]], lease_until=None)
+    assert await _claim(store, now, lanes={OutboxTarget.LIVECHAT: 9}) == [a[0], a[1]]
+
+
+async def test_unclaim_gives_rows_back_without_counting_an_attempt(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    [a] = await _with_rows(store, now, 3)
+    claimed = await store.claim_due(
+        now=now, lease_seconds=30, limit=1, targets=LIVECHAT, lanes={OutboxTarget.LIVECHAT: 3}
+    )
+    lease = claimed[0].lease_until
+    await store.unclaim([a[1], a[2]], lease_until=lease + timedelta(seconds=1))  # not ours
+    assert (await store.get_outbox_row(a[1])).lease_until == lease  # type: ignore[union-attr]
+    await store.unclaim([a[1], a[2]], lease_until=lease)
+    assert await _deliver(store, a[0])
+    again = await store.claim_due(
+        now=now, lease_seconds=30, limit=5, targets=LIVECHAT, lanes={OutboxTarget.LIVECHAT: 3}
+    )
+    assert [(r.id, r.attempts) for r in again] == [(a[1], 0), (a[2], 0)]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
+
+from livechat_hitl.livechat.agent import AgentApi
 
 RICH = {
     "template_id": "cards",
@@ -241,3 +244,37 @@ async def test_a_message_whose_thread_cannot_be_read_is_relayed_alone(make_env: 
         assert event["data"]["message"]["text"] == "orphan"
         await env.settle()
         assert await env.gateway.store.list_outbox(dead_only=True) == []
+
+
+async def test_a_backlog_delivered_in_reverse_reaches_the_bot_in_thread_order(
+    make_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agent messages recorded newest first, applied as one lane batch: the bot gets
+    them in the thread's order, each once, for one read of the thread."""
+    async with make_env() as env:
+        handoff = await env.assigned("conv-reverse")
+        hid, chat_id = handoff["id"], handoff["livechat"]["chat_id"]
+        await env.settle()
+        await env.gateway.relay.stop()
+        webhooks = env.sim.core.webhooks.license_enabled
+        saved = dict(webhooks)
+        webhooks.update(dict.fromkeys(webhooks, False))  # LiveChat holds its webhooks back
+        sent = [env.sim.agent_reply(env.agents[0], chat_id, f"agent {n}") for n in range(6)]
+        webhooks.update(saved)
+        for event in reversed(sent):
+            assert (await env.post_webhook(delivery(env, handoff, event))).status_code == 200
+        reads = 0
+        get_chat = AgentApi.get_chat
+
+        async def counting(self: AgentApi, *args: Any, **kwargs: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            return await get_chat(self, *args, **kwargs)
+
+        monkeypatch.setattr(AgentApi, "get_chat", counting)
+        env.gateway.relay.start()
+        await env.wait_event(hid, "handoff.message", count=6, timeout=30)
+        await env.settle()
+        texts = [e["data"]["message"]["text"] for e in env.events(hid, "handoff.message")]
+        assert texts == [f"agent {n}" for n in range(6)]
+        assert reads == 1

@@ -23,7 +23,7 @@ from livechat_hitl import metrics
 from livechat_hitl.bots.signing import WebhookSigner
 from livechat_hitl.domain.models import OutboxRow, OutboxTarget
 from livechat_hitl.logs import redact
-from livechat_hitl.outbox.sinks import Delivered, Failed
+from livechat_hitl.outbox.sinks import Delivered, Failed, LaneOutcome, deliver_in_turn
 from livechat_hitl.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,10 @@ def _same_origin(a: str, b: str) -> bool:
 
 
 class BotWebhookSink:
-    """The `Sink` for `OutboxTarget.BOT_WEBHOOK` rows."""
+    """The `LaneSink` for `OutboxTarget.BOT_WEBHOOK` rows: a backlog of one handoff's
+    events goes out one POST after the other, recorded in one commit."""
+
+    lane_size = 32
 
     def __init__(
         self,
@@ -109,6 +112,9 @@ class BotWebhookSink:
             log.warning("the bot endpoint accepts events again")
         self.gone_since = None
         metrics.BOT_WEBHOOK_GONE.set(0)
+
+    async def deliver_lane(self, rows: list[OutboxRow]) -> LaneOutcome:
+        return await deliver_in_turn(self, rows)
 
     async def deliver(self, row: OutboxRow) -> Delivered | Failed:
         if row.target is not OutboxTarget.BOT_WEBHOOK:

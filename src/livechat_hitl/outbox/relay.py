@@ -26,7 +26,7 @@ from livechat_hitl import metrics
 from livechat_hitl.domain.models import Change, OutboxRow, OutboxTarget
 from livechat_hitl.errors import ConversationBusy, StaleHandoff
 from livechat_hitl.outbox.retry import RetryPolicy
-from livechat_hitl.outbox.sinks import Delivered, Failed, Sink
+from livechat_hitl.outbox.sinks import Delivered, Failed, LaneOutcome, LaneSink, Sink
 from livechat_hitl.ports import Clock, EventNotifier, Store
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,12 @@ class OutboxRelay:
         self._restart_delay = restart_delay
         self._stop_grace = stop_grace
         self._on_outcome = on_outcome
-        self._inflight: set[asyncio.Task[str]] = set()
+        self._lanes = {
+            target: sink.lane_size
+            for target, sink in self._sinks.items()
+            if isinstance(sink, LaneSink) and sink.lane_size > 1
+        }
+        self._inflight: set[asyncio.Task[list[str]]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.counts: dict[str, int] = {}
@@ -131,11 +136,11 @@ class OutboxRelay:
         rows = await self._claim(self._batch)
         gate = asyncio.Semaphore(self._concurrency)
 
-        async def bounded(row: OutboxRow) -> str:
+        async def bounded(lane: list[OutboxRow]) -> list[str]:
             async with gate:
-                return await self._deliver(row)
+                return await self._deliver(lane)
 
-        await asyncio.gather(*(bounded(row) for row in rows))
+        await asyncio.gather(*(bounded(lane) for lane in _by_lane(rows)))
         return len(rows)
 
     # -- the background loop -------------------------------------------------------
@@ -160,11 +165,12 @@ class OutboxRelay:
             if free > 0:
                 want = min(self._batch, free)
                 rows = await self._claim(want)
-                for row in rows:
-                    task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
+                lanes = _by_lane(rows)
+                for lane in lanes:
+                    task = asyncio.create_task(self._deliver(lane), name=f"outbox-{lane[0].id}")
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
-                if len(rows) == want:
+                if len(lanes) == want:
                     continue  # there may be more due right now
             await self._notifier.wait(await self._wait_seconds(free > 0))
 
@@ -183,45 +189,77 @@ class OutboxRelay:
             lease_seconds=self._lease_seconds,
             limit=limit,
             targets=self._targets,
+            lanes=self._lanes,
         )
 
-    # -- one row ---------------------------------------------------------------------
+    # -- one lane's rows -------------------------------------------------------------
 
-    async def _deliver(self, row: OutboxRow) -> str:
-        target = str(row.target)
+    async def _deliver(self, rows: list[OutboxRow]) -> list[str]:
+        """Deliver consecutive rows of one lane (usually one) and record the outcome;
+        the labels of the rows attempted."""
+        target = str(rows[0].target)
         started = time.perf_counter()
+        lane = await self._attempt(rows)
+        metrics.OUTBOX_DELIVERY_SECONDS.labels(target=target).observe(time.perf_counter() - started)
+        labels: list[str] = []
+        settled: set[str] = set()
         try:
-            outcome = await self._sinks[row.target].deliver(row)
-        except Exception as exc:
-            log.exception("sink %s raised on outbox row %s", target, row.id)
-            metrics.OUTBOX_SINK_ERRORS.labels(target=target).inc()
-            outcome = Failed(error=f"{type(exc).__name__}: {exc}", retryable=True)
-        finally:
-            metrics.OUTBOX_DELIVERY_SECONDS.labels(target=target).observe(
-                time.perf_counter() - started
-            )
-        try:
-            label = await self._record(row, outcome)
+            if lane.delivered:
+                done = rows[: lane.delivered]
+                label = await self._record(done, Delivered(change=lane.change))
+                labels += [label] * len(done)
+                if label == DELIVERED:
+                    settled.update(row.id for row in done)
+                elif label == STALE:
+                    settled.add(done[0].id)
+            if lane.failure is not None and (not labels or labels[-1] == DELIVERED):
+                failing = rows[lane.delivered]
+                labels.append(await self._record([failing], lane.failure))
+                settled.add(failing.id)
+            untried = [row.id for row in rows if row.id not in settled]
+            if untried:
+                await self._store.unclaim(untried, lease_until=rows[0].lease_until)
         except Exception:
             log.exception(
-                "could not record the outcome of outbox row %s; it is retried once its "
-                "lease runs out",
-                row.id,
+                "could not record the outcome of outbox rows %s; they are retried once "
+                "their lease runs out",
+                ", ".join(row.id for row in rows),
             )
-            label = UNRECORDED
-        metrics.OUTBOX_DELIVERIES.labels(target=target, outcome=label).inc()
-        self.counts[label] = self.counts.get(label, 0) + 1
-        if self._on_outcome is not None:
-            self._on_outcome(row, label)
+            attempted = lane.delivered + (lane.failure is not None)
+            labels += [UNRECORDED] * max(0, attempted - len(labels))
+        for row, label in zip(rows, labels, strict=False):
+            metrics.OUTBOX_DELIVERIES.labels(target=target, outcome=label).inc()
+            self.counts[label] = self.counts.get(label, 0) + 1
+            if self._on_outcome is not None:
+                self._on_outcome(row, label)
         self._notifier.notify()  # a slot is free, and the handoff's next row may be due
-        return label
+        return labels
 
-    async def _record(self, row: OutboxRow, outcome: Delivered | Failed) -> str:
+    async def _attempt(self, rows: list[OutboxRow]) -> LaneOutcome:
+        sink = self._sinks[rows[0].target]
+        try:
+            if len(rows) > 1 and isinstance(sink, LaneSink):
+                lane = await sink.deliver_lane(rows)
+                if lane.delivered == 0 and lane.failure is None:
+                    raise ValueError("the sink neither delivered nor failed the lane's first row")
+                return lane
+            outcome = await sink.deliver(rows[0])
+        except Exception as exc:
+            log.exception("sink %s raised on outbox row %s", rows[0].target, rows[0].id)
+            metrics.OUTBOX_SINK_ERRORS.labels(target=str(rows[0].target)).inc()
+            outcome = Failed(error=f"{type(exc).__name__}: {exc}", retryable=True)
+        if isinstance(outcome, Failed):
+            return LaneOutcome(delivered=0, failure=outcome)
+        return LaneOutcome(delivered=1, change=outcome.change)
+
+    async def _record(self, rows: list[OutboxRow], outcome: Delivered | Failed) -> str:
+        """Record `outcome`: a delivery of all `rows`, or a failure of `rows[0]`."""
+        row = rows[0]
         now = self._clock.now()
         retry_at = self._policy.next_attempt_at(row.attempts + 1, now, None)
         lease = row.lease_until
         if isinstance(outcome, Delivered):
-            change = _completing(outcome.change, row)
+            change = _completing(outcome.change, rows)
             try:
                 completed = await self._store.commit(change)
             except (StaleHandoff, ConversationBusy) as exc:
@@ -268,12 +306,20 @@ class OutboxRelay:
         return RETRY
 
 
-def _completing(change: Change | None, row: OutboxRow) -> Change:
+def _completing(change: Change | None, rows: list[OutboxRow]) -> Change:
+    done = tuple(row.id for row in rows)
+    lease = rows[0].lease_until
     if change is None:
-        return Change(outbox_done=(row.id,), outbox_lease=row.lease_until)
-    return dataclasses.replace(
-        change, outbox_done=(*change.outbox_done, row.id), outbox_lease=row.lease_until
-    )
+        return Change(outbox_done=done, outbox_lease=lease)
+    return dataclasses.replace(change, outbox_done=(*change.outbox_done, *done), outbox_lease=lease)
+
+
+def _by_lane(rows: list[OutboxRow]) -> list[list[OutboxRow]]:
+    """Claimed rows grouped by lane (handoff and target), each lane in `seq` order."""
+    lanes: dict[tuple[str, OutboxTarget], list[OutboxRow]] = {}
+    for row in sorted(rows, key=lambda r: r.seq):
+        lanes.setdefault((row.handoff_id, row.target), []).append(row)
+    return list(lanes.values())
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import itertools
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
@@ -361,6 +362,7 @@ class SqlStore:
         lease_seconds: float,
         limit: int,
         targets: Sequence[OutboxTarget],
+        lanes: Mapping[OutboxTarget, int] | None = None,
     ) -> list[OutboxRow]:
         if limit <= 0 or not targets:
             return []
@@ -372,12 +374,17 @@ class SqlStore:
             # lanes; the order that matters (per handoff and target) is kept by the
             # head-of-line condition.
             per_target = [
-                list((await conn.execute(_claimable(conn, target, now, limit))).scalars())
+                list((await conn.execute(_claimable(conn, target, now, limit))).all())
                 for target in targets
             ]
-            ids = _fair_share(per_target, limit)
-            if not ids:
+            heads = _fair_share(per_target, limit)
+            if not heads:
                 return []
+            ids = [head.id for head in heads]
+            for head in heads:
+                size = (lanes or {}).get(OutboxTarget(head.target), 1)
+                if size > 1:
+                    ids += await _followers(conn, head, now, size - 1)
             # A row still carrying a lease was claimed before and never got an outcome
             # recorded (its holder stopped or overran): count that as an attempt, so the
             # sink knows the peer may already have it (`attempts > 0`).
@@ -435,6 +442,18 @@ class SqlStore:
         finally:
             self.notifier.notify()
         return True
+
+    async def unclaim(self, row_ids: Sequence[str], *, lease_until: datetime | None) -> None:
+        """Give back rows claimed but not attempted (the rest of a lane batch after a
+        failure): their lease goes, and no attempt is counted."""
+        if not row_ids:
+            return
+        stmt = update(outbox).where(outbox.c.id.in_(row_ids), outbox.c.status == PENDING)
+        if lease_until is not None:
+            stmt = stmt.where(outbox.c.lease_until == lease_until)
+        async with self._write() as conn:
+            await conn.execute(stmt.values(lease_until=None))
+        self.notifier.notify()
 
     async def list_outbox(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxRow]:
         query = select(outbox).order_by(outbox.c.seq).limit(limit)
@@ -533,7 +552,7 @@ class SqlStore:
 def _claimable(conn: AsyncConnection, target: OutboxTarget, now: datetime, limit: int) -> Any:
     """The oldest due rows of `target` that head their handoff's lane."""
     query = (
-        select(outbox.c.id)
+        select(outbox.c.id, outbox.c.handoff_id, outbox.c.target, outbox.c.seq)
         .where(
             # Literals: the scan follows the partial index `ix_outbox_pending_target` in
             # `seq` order and stops at `limit`, instead of probing every pending row and
@@ -550,12 +569,39 @@ def _claimable(conn: AsyncConnection, target: OutboxTarget, now: datetime, limit
     return dialects.lock_for_claim(conn, query, outbox)
 
 
-def _fair_share(per_target: list[list[str]], limit: int) -> list[str]:
-    """Up to `limit` ids, taking one from each list in turn."""
-    chosen: list[str] = []
+def _fair_share(per_target: list[list[Row[Any]]], limit: int) -> list[Row[Any]]:
+    """Up to `limit` rows, taking one from each list in turn."""
+    chosen: list[Row[Any]] = []
     for batch in itertools.zip_longest(*per_target):
-        chosen.extend(row_id for row_id in batch if row_id is not None)
+        chosen.extend(row for row in batch if row is not None)
     return chosen[:limit]
+
+
+async def _followers(conn: AsyncConnection, head: Row[Any], now: datetime, limit: int) -> list[str]:
+    """The rows right behind a claimed head in its lane, while they are due and nobody
+    holds them: claimed with it, they go out in the same delivery and commit. A row
+    that is not due (or is held) ends the run, so the lane's order is kept."""
+    query = (
+        select(outbox.c.id, outbox.c.status, outbox.c.next_attempt_at, outbox.c.lease_until)
+        .where(
+            outbox.c.handoff_id == head.handoff_id,
+            outbox.c.target == head.target,
+            outbox.c.seq > head.seq,
+            outbox.c.status != literal_column(f"'{DELIVERED}'"),
+        )
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    if not dialects.is_sqlite(conn):
+        # Plain FOR UPDATE, not SKIP LOCKED: skipping a row would open a gap in the lane.
+        query = query.with_for_update(of=outbox)
+    found: list[str] = []
+    for row in await conn.execute(query):
+        free = row.lease_until is None or row.lease_until < now
+        if row.status != PENDING or row.next_attempt_at > now or not free:
+            break
+        found.append(row.id)
+    return found
 
 
 def _is_head_of_line() -> Any:

@@ -17,7 +17,7 @@ from livechat_hitl.domain.models import (
     OutboxTarget,
 )
 from livechat_hitl.domain.states import HandoffState
-from livechat_hitl.outbox.sinks import Delivered, Failed
+from livechat_hitl.outbox.sinks import Delivered, Failed, LaneOutcome, deliver_in_turn
 from livechat_hitl.store import SqlStore
 
 _ids = itertools.count(1)
@@ -94,3 +94,15 @@ async def eventually(check: Callable[[], object], timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.005)
+
+
+@dataclass
+class FakeLaneSink(FakeSink):
+    """A FakeSink that takes a lane's backlog at once (one row after the other)."""
+
+    lane_size: int = 4
+    lanes: list[list[str]] = field(default_factory=list)
+
+    async def deliver_lane(self, rows: list[OutboxRow]) -> LaneOutcome:
+        self.lanes.append([row.id for row in rows])
+        return await deliver_in_turn(self, rows)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from relay_fakes import FakeSink, eventually, new_handoff, seed
+from relay_fakes import FakeLaneSink, FakeSink, eventually, new_handoff, seed
 
 from livechat_hitl.clock import FrozenClock, SystemClock
 from livechat_hitl.domain.models import (
@@ -318,3 +318,57 @@ async def test_outcomes_are_counted_for_prometheus(
     assert await worker.run_once() == 2
     assert sorted(seen) == ["dead", "delivered"]
     assert (count("delivered"), count("dead")) == (before[0] + 1, before[1] + 1)
+
+
+# -- lanes: a backlog of one handoff goes out as one batch ------------------------------
+
+
+async def test_a_backlog_goes_out_in_lane_batches_in_order(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    seeded = [await seed(store, clock, 10) for _ in range(3)]
+    sink = FakeLaneSink(lane_size=4)
+    worker = relay(store, clock, notifier, sink)  # type: ignore[arg-type]
+    while await worker.run_once():
+        pass
+    for h, ids in seeded:
+        assert [r.id for r in sink.delivered if r.handoff_id == h.id] == ids
+        lanes = [lane for lane in sink.lanes if lane[0].startswith(h.id)]
+        assert [len(lane) for lane in lanes] == [4, 4, 2]
+    assert worker.counts == {"delivered": 30}
+    assert await store.outbox_backlog() == 0
+
+
+async def test_a_failure_in_a_lane_keeps_what_went_out_and_gives_back_the_rest(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    _, ids = await seed(store, clock, 5)
+    failures = {ids[2]: Failed("503 busy", retryable=True)}
+    sink = FakeLaneSink(lane_size=5, script=lambda row: failures.pop(row.id, None))
+    worker = relay(store, clock, notifier, sink)  # type: ignore[arg-type]
+    assert await worker.run_once() == 5
+    rows = [await _status(store, i) for i in ids]
+    assert [r.status for r in rows] == [OutboxStatus.DELIVERED] * 2 + [OutboxStatus.PENDING] * 3
+    assert [(r.attempts, r.lease_until) for r in rows[2:]] == [(1, None), (0, None), (0, None)]
+    assert rows[2].last_error == "503 busy"
+    assert worker.counts == {"delivered": 2, "retry": 1}
+    clock.advance(1)
+    assert await worker.run_once() == 3
+    assert [r.id for r in sink.delivered] == ids
+    assert [r.id for r in sink.attempts] == [*ids[:3], *ids[2:]]
+
+
+async def test_a_sink_raising_on_a_lane_retries_its_first_row(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    _, ids = await seed(store, clock, 3)
+    sink = FakeLaneSink(lane_size=3, script=lambda row: RuntimeError("boom"))
+    worker = relay(store, clock, notifier, sink)  # type: ignore[arg-type]
+    assert await worker.run_once() == 3
+    rows = [await _status(store, i) for i in ids]
+    assert [(r.status, r.attempts, r.lease_until) for r in rows] == [
+        (OutboxStatus.PENDING, 1, None),
+        (OutboxStatus.PENDING, 0, None),
+        (OutboxStatus.PENDING, 0, None),
+    ]
+    assert worker.counts == {"retry": 1}
