@@ -167,7 +167,7 @@ class OutboxRelay:
                 rows = await self._claim(want)
                 lanes = _by_lane(rows)
                 for lane in lanes:
-                    task = asyncio.create_task(self._deliver(lane), name=f"outbox-{lane[0].id}")
+                    task = asyncio.create_task(self._tracked(lane), name=f"outbox-{lane[0].id}")
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
                 if len(lanes) == want:
@@ -232,8 +232,19 @@ class OutboxRelay:
             self.counts[label] = self.counts.get(label, 0) + 1
             if self._on_outcome is not None:
                 self._on_outcome(row, label)
-        self._notifier.notify()  # a slot is free, and the handoff's next row may be due
         return labels
+
+    async def _tracked(self, rows: list[OutboxRow]) -> list[str]:
+        try:
+            return await self._deliver(rows)
+        finally:
+            # Free the slot before waking the loop: several deliveries ending in one
+            # turn of the event loop would otherwise wake it while their tasks still
+            # count as in flight, and it would sleep `idle_wait` with slots free.
+            task = asyncio.current_task()
+            if task is not None:
+                self._inflight.discard(task)
+            self._notifier.notify()  # a slot is free, and the handoff's next row may be due
 
     async def _attempt(self, rows: list[OutboxRow]) -> LaneOutcome:
         sink = self._sinks[rows[0].target]
