@@ -75,6 +75,12 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def runs_inline(engine: AsyncEngine) -> bool:
+    """Whether `create_engine` gave this engine SQLite calls in the loop's thread."""
+    url = engine.url
+    return is_sqlite(engine) and not is_memory_sqlite(url) and not url.query
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -93,8 +99,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         # A writer takes the lock up front: a deferred transaction that reads and then
         # writes could fail to upgrade while another process writes.
-        immediate = conn.get_execution_options().get(IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement on its own (the store's persistent reader)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(IMMEDIATE, False) else "BEGIN")
 
 
 def serialises_writers(engine: AsyncEngine) -> bool:

@@ -102,6 +102,12 @@ class SqlStore:
         shared_connection = isinstance(engine.pool, StaticPool)
         self._reader_lock = self._writer_lock if shared_connection else None
         self._write_engine = engine.execution_options(**{dialects.IMMEDIATE: True})
+        # SQLite in the loop's thread: one connection for writes and one (autocommit)
+        # for reads, kept open. A pool checkout, BEGIN, ROLLBACK and check-in per read
+        # cost ~300 µs of Python against ~40 µs for the statement itself.
+        self._keep_connections = dialects.runs_inline(engine)
+        self._reader: AsyncConnection | None = None
+        self._writer: AsyncConnection | None = None
 
     @property
     def backend(self) -> str:
@@ -109,16 +115,36 @@ class SqlStore:
 
     # -- transactions ------------------------------------------------------------
 
+    async def close(self) -> None:
+        """Close the connections the store keeps open (SQLite); the engine stays."""
+        reader, writer, self._reader, self._writer = self._reader, self._writer, None, None
+        for conn in (reader, writer):
+            if conn is not None:
+                await conn.close()
+
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         async with contextlib.AsyncExitStack() as stack:
             if self._writer_lock is not None:
                 await stack.enter_async_context(self._writer_lock)
+            if self._keep_connections:
+                if self._writer is None or self._writer.closed:
+                    self._writer = await self._write_engine.connect()
+                await stack.enter_async_context(self._writer.begin())
+                yield self._writer
+                return
             conn = await stack.enter_async_context(self._write_engine.begin())
             yield conn
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        if self._keep_connections:
+            # Statements run one at a time in this thread, each its own transaction.
+            if self._reader is None or self._reader.closed:
+                conn = await self.engine.connect()
+                self._reader = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield self._reader
+            return
         async with contextlib.AsyncExitStack() as stack:
             if self._reader_lock is not None:
                 await stack.enter_async_context(self._reader_lock)
@@ -681,6 +707,10 @@ async def open_store(
     try:
         if migrate:
             await migrate_engine(engine)
-        yield SqlStore(engine, clock=clock, notifier=notifier)
+        store = SqlStore(engine, clock=clock, notifier=notifier)
+        try:
+            yield store
+        finally:
+            await store.close()
     finally:
         await engine.dispose()
