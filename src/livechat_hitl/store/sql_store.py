@@ -31,7 +31,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -175,26 +177,25 @@ class SqlStore:
             outbox_handoffs=[item.handoff_id for item in change.outbox],
         )
         if change.dedup_key is not None:
-            stmt = dialects.insert_ignoring_conflicts(conn, dedup_keys).values(
-                key=change.dedup_key, created_at=now
-            )
-            if (await conn.execute(stmt)).rowcount == 0:
+            stmt = _insert_dedup_key(conn)
+            params = {"key": change.dedup_key, "created_at": now}
+            if (await conn.execute(stmt, params)).rowcount == 0:
                 return False
         if change.handoff is not None:
             await self._write_handoff(conn, change.handoff, change.expected_state)
         if change.transition is not None:
-            await conn.execute(insert(transitions).values(_transition(change.transition)))
+            await conn.execute(_INSERT_TRANSITION, [_transition(change.transition)])
         if change.messages:
-            await conn.execute(insert(messages), [rows.message_values(m) for m in change.messages])
+            await conn.execute(_INSERT_MESSAGE, [rows.message_values(m) for m in change.messages])
         for message in change.message_updates:
             values = rows.message_values(message)
             for fixed in ("id", "handoff_id", "created_at"):
                 del values[fixed]
             await conn.execute(update(messages).where(messages.c.id == message.id).values(values))
         if change.events:
-            await conn.execute(insert(events), [rows.event_values(e) for e in change.events])
+            await conn.execute(_INSERT_EVENT, [rows.event_values(e) for e in change.events])
         if change.outbox:
-            await conn.execute(insert(outbox), [_new_outbox_row(i, now) for i in change.outbox])
+            await conn.execute(_INSERT_OUTBOX, [_new_outbox_row(i, now) for i in change.outbox])
         if change.events or change.outbox:
             await dialects.announce_commit(conn)
         if change.outbox_done:
@@ -210,16 +211,18 @@ class SqlStore:
         values = rows.handoff_values(handoff)
         try:
             if handoff.version == 0:
-                await conn.execute(insert(handoffs).values({**values, "version": 1}))
+                await conn.execute(_INSERT_HANDOFF, [{**values, "version": 1}])
                 return
-            stmt = (
-                update(handoffs)
-                .where(handoffs.c.id == handoff.id, handoffs.c.version == handoff.version)
-                .values({**values, "version": handoff.version + 1})
-            )
+            params = {
+                **values,
+                "version": handoff.version + 1,
+                "b_id": handoff.id,
+                "b_version": handoff.version,
+            }
+            stmt = _UPDATE_HANDOFF
             if expected_state is not None:
-                stmt = stmt.where(handoffs.c.state == str(expected_state))
-            if (await conn.execute(stmt)).rowcount == 0:
+                stmt, params["b_state"] = _UPDATE_HANDOFF_IN_STATE, str(expected_state)
+            if (await conn.execute(stmt, params)).rowcount == 0:
                 raise StaleHandoff(handoff.id)
         except IntegrityError as exc:
             if dialects.violates(exc, "open_conversation_id"):
@@ -239,41 +242,27 @@ class SqlStore:
         # A row another relay already delivered (its lease ran out while this one was
         # still busy) must not apply the delivery's change a second time; a row another
         # relay holds now is that relay's to record.
-        stmt = (
-            update(outbox)
-            .where(outbox.c.id.in_(wanted), outbox.c.status != DELIVERED)
-            .values(
-                status=DELIVERED,
-                delivered_at=now,
-                lease_until=None,
-                attempts=outbox.c.attempts + 1,
-            )
-        )
+        params: dict[str, Any] = {"ids": list(wanted), "now": now}
+        stmt = _MARK_DELIVERED
         if lease_until is not None:
-            stmt = stmt.where(outbox.c.lease_until == lease_until)
-        if (await conn.execute(stmt)).rowcount != len(wanted):
+            stmt, params["lease"] = _MARK_DELIVERED_UNDER_LEASE, lease_until
+        if (await conn.execute(stmt, params)).rowcount != len(wanted):
             raise _AlreadyDone
 
     # -- handoffs ----------------------------------------------------------------
 
     async def get_handoff(self, handoff_id: str) -> Handoff | None:
-        return await self._one_handoff(handoffs.c.id == handoff_id)
+        return await self._one_handoff(_HANDOFF_BY_ID, handoff_id)
 
     async def find_open_handoff(self, conversation_id: str) -> Handoff | None:
-        return await self._one_handoff(handoffs.c.open_conversation_id == conversation_id)
+        return await self._one_handoff(_HANDOFF_BY_OPEN_CONVERSATION, conversation_id)
 
     async def find_handoff_by_chat(self, chat_id: str) -> Handoff | None:
-        return await self._one_handoff(handoffs.c.chat_id == chat_id)
+        return await self._one_handoff(_HANDOFF_BY_CHAT, chat_id)
 
-    async def _one_handoff(self, condition: Any) -> Handoff | None:
-        query = (
-            select(handoffs)
-            .where(condition)
-            .order_by(handoffs.c.created_at.desc(), handoffs.c.id.desc())
-            .limit(1)
-        )
+    async def _one_handoff(self, query: Any, key: str) -> Handoff | None:
         async with self._read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+            row = (await conn.execute(query, {"key": key})).mappings().first()
         return None if row is None else rows.handoff_from_row(row)
 
     async def list_handoffs(
@@ -341,13 +330,9 @@ class SqlStore:
     async def relayed_event_ids(self, handoff_id: str, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:
             return set()
-        query = select(messages.c.livechat_event_id).where(
-            messages.c.handoff_id == handoff_id,
-            messages.c.direction == str(Direction.TO_BOT),
-            messages.c.livechat_event_id.in_(list(event_ids)),
-        )
+        params = {"handoff_id": handoff_id, "event_ids": list(event_ids)}
         async with self._read() as conn:
-            return {str(value) for value in (await conn.execute(query)).scalars()}
+            return {str(v) for v in (await conn.execute(_RELAYED_EVENT_IDS, params)).scalars()}
 
     async def get_message(self, message_id: str) -> Message | None:
         query = select(messages).where(messages.c.id == message_id)
@@ -399,8 +384,9 @@ class SqlStore:
             # (created later) until the whole burst was applied. Targets are independent
             # lanes; the order that matters (per handoff and target) is kept by the
             # head-of-line condition.
+            params = {"now": now, "limit": limit}
             per_target = [
-                list((await conn.execute(_claimable(conn, target, now, limit))).all())
+                list((await conn.execute(_claimable(conn, target), params)).all())
                 for target in targets
             ]
             heads = _fair_share(per_target, limit)
@@ -414,18 +400,9 @@ class SqlStore:
             # A row still carrying a lease was claimed before and never got an outcome
             # recorded (its holder stopped or overran): count that as an attempt, so the
             # sink knows the peer may already have it (`attempts > 0`).
-            abandoned = outbox.c.lease_until.is_not(None)
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids))
-                .values(
-                    lease_until=lease_until,
-                    attempts=case((abandoned, outbox.c.attempts + 1), else_=outbox.c.attempts),
-                    last_error=case((abandoned, ABANDONED), else_=outbox.c.last_error),
-                )
-            )
-            claimed = select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.seq)
-            return [rows.outbox_from_row(r) for r in (await conn.execute(claimed)).mappings()]
+            await conn.execute(_LEASE, {"ids": ids, "lease": lease_until})
+            claimed = await conn.execute(_CLAIMED, {"ids": ids})
+            return [rows.outbox_from_row(r) for r in claimed.mappings()]
 
     async def release(
         self,
@@ -575,8 +552,90 @@ class SqlStore:
         return None if row is None else rows.identity_from_row(row)
 
 
-def _claimable(conn: AsyncConnection, target: OutboxTarget, now: datetime, limit: int) -> Any:
-    """The oldest due rows of `target` that head their handoff's lane."""
+# Hot statements, built once: SQLAlchemy caches their compiled form, but a statement
+# built per call pays its construction and cache-key walk each time (~3x the cost of the
+# SQLite statement itself in bench/).
+
+
+def _handoff_by(column: Any) -> Any:
+    return (
+        select(handoffs)
+        .where(column == bindparam("key"))
+        .order_by(handoffs.c.created_at.desc(), handoffs.c.id.desc())
+        .limit(1)
+    )
+
+
+_HANDOFF_BY_ID = _handoff_by(handoffs.c.id)
+_HANDOFF_BY_OPEN_CONVERSATION = _handoff_by(handoffs.c.open_conversation_id)
+_HANDOFF_BY_CHAT = _handoff_by(handoffs.c.chat_id)
+_INSERT_TRANSITION = insert(transitions)
+_INSERT_MESSAGE = insert(messages)
+_INSERT_EVENT = insert(events)
+_INSERT_OUTBOX = insert(outbox)
+_INSERT_HANDOFF = insert(handoffs)
+_UPDATE_HANDOFF = update(handoffs).where(
+    handoffs.c.id == bindparam("b_id"), handoffs.c.version == bindparam("b_version")
+)
+_UPDATE_HANDOFF_IN_STATE = _UPDATE_HANDOFF.where(handoffs.c.state == bindparam("b_state"))
+_MARK_DELIVERED = (
+    update(outbox)
+    .where(
+        outbox.c.id.in_(bindparam("ids", expanding=True)),
+        outbox.c.status != literal_column(f"'{DELIVERED}'"),
+    )
+    .values(
+        status=DELIVERED,
+        delivered_at=bindparam("now"),
+        lease_until=None,
+        attempts=outbox.c.attempts + 1,
+    )
+)
+_MARK_DELIVERED_UNDER_LEASE = _MARK_DELIVERED.where(outbox.c.lease_until == bindparam("lease"))
+_DEDUP_INSERTS: dict[str, Any] = {}
+
+
+def _insert_dedup_key(conn: AsyncConnection) -> Any:
+    name = conn.dialect.name
+    if name not in _DEDUP_INSERTS:
+        _DEDUP_INSERTS[name] = dialects.insert_ignoring_conflicts(conn, dedup_keys)
+    return _DEDUP_INSERTS[name]
+
+
+_RELAYED_EVENT_IDS = select(messages.c.livechat_event_id).where(
+    messages.c.handoff_id == bindparam("handoff_id"),
+    messages.c.direction == literal_column(f"'{Direction.TO_BOT}'"),
+    messages.c.livechat_event_id.in_(bindparam("event_ids", expanding=True)),
+)
+
+
+_abandoned = outbox.c.lease_until.is_not(None)
+_LEASE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        lease_until=bindparam("lease"),
+        attempts=case((_abandoned, outbox.c.attempts + 1), else_=outbox.c.attempts),
+        last_error=case((_abandoned, ABANDONED), else_=outbox.c.last_error),
+    )
+)
+_CLAIMED = (
+    select(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).order_by(outbox.c.seq)
+)
+_CLAIMABLE: dict[tuple[str, OutboxTarget], Any] = {}
+_FOLLOWERS: dict[str, Any] = {}
+
+
+def _claimable(conn: AsyncConnection, target: OutboxTarget) -> Any:
+    """The oldest due rows of `target` that head their handoff's lane (binds: now, limit)."""
+    key = (conn.dialect.name, target)
+    if key not in _CLAIMABLE:
+        _CLAIMABLE[key] = _build_claimable(conn, target)
+    return _CLAIMABLE[key]
+
+
+def _build_claimable(conn: AsyncConnection, target: OutboxTarget) -> Any:
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
     query = (
         select(outbox.c.id, outbox.c.handoff_id, outbox.c.target, outbox.c.seq)
         .where(
@@ -590,7 +649,7 @@ def _claimable(conn: AsyncConnection, target: OutboxTarget, now: datetime, limit
             _is_head_of_line(),
         )
         .order_by(outbox.c.seq)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
     return dialects.lock_for_claim(conn, query, outbox)
 
@@ -607,22 +666,26 @@ async def _followers(conn: AsyncConnection, head: Row[Any], now: datetime, limit
     """The rows right behind a claimed head in its lane, while they are due and nobody
     holds them: claimed with it, they go out in the same delivery and commit. A row
     that is not due (or is held) ends the run, so the lane's order is kept."""
-    query = (
-        select(outbox.c.id, outbox.c.status, outbox.c.next_attempt_at, outbox.c.lease_until)
-        .where(
-            outbox.c.handoff_id == head.handoff_id,
-            outbox.c.target == head.target,
-            outbox.c.seq > head.seq,
-            outbox.c.status != literal_column(f"'{DELIVERED}'"),
+    name = conn.dialect.name
+    if name not in _FOLLOWERS:
+        query = (
+            select(outbox.c.id, outbox.c.status, outbox.c.next_attempt_at, outbox.c.lease_until)
+            .where(
+                outbox.c.handoff_id == bindparam("handoff_id"),
+                outbox.c.target == bindparam("target"),
+                outbox.c.seq > bindparam("seq"),
+                outbox.c.status != literal_column(f"'{DELIVERED}'"),
+            )
+            .order_by(outbox.c.seq)
+            .limit(bindparam("limit", type_=Integer))
         )
-        .order_by(outbox.c.seq)
-        .limit(limit)
-    )
-    if not dialects.is_sqlite(conn):
-        # Plain FOR UPDATE, not SKIP LOCKED: skipping a row would open a gap in the lane.
-        query = query.with_for_update(of=outbox)
+        if not dialects.is_sqlite(conn):
+            # Plain FOR UPDATE, not SKIP LOCKED: skipping a row would open a gap.
+            query = query.with_for_update(of=outbox)
+        _FOLLOWERS[name] = query
+    params = {"handoff_id": head.handoff_id, "target": head.target, "seq": head.seq, "limit": limit}
     found: list[str] = []
-    for row in await conn.execute(query):
+    for row in await conn.execute(_FOLLOWERS[name], params):
         free = row.lease_until is None or row.lease_until < now
         if row.status != PENDING or row.next_attempt_at > now or not free:
             break
