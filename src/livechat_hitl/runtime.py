@@ -25,6 +25,7 @@ from livechat_hitl.livechat.directory import ChatUsersDirectory
 from livechat_hitl.livechat.files import FileFetcher
 from livechat_hitl.livechat.inbound_sink import InboundSink
 from livechat_hitl.livechat.work import LiveChatWork
+from livechat_hitl.outbound import AiohttpTransport
 from livechat_hitl.outbox.relay import OutboxRelay
 from livechat_hitl.outbox.retry import RetryPolicy
 from livechat_hitl.outbox.sinks import Sink
@@ -95,12 +96,21 @@ class Gateway:
             await stack.aclose()
 
     async def _http(
-        self, stack: contextlib.AsyncExitStack, given: httpx.AsyncClient | None
+        self,
+        stack: contextlib.AsyncExitStack,
+        given: httpx.AsyncClient | None,
+        *,
+        busy: bool = True,
     ) -> httpx.AsyncClient:
+        """The given client, or one of ours: on aiohttp's pool for the busy paths
+        (LiveChat, the bot), httpx's own transport for file fetching."""
         if given is not None:
             return given
+        transport = AiohttpTransport() if busy else None
         return await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=False)
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(15.0), follow_redirects=False, transport=transport
+            )
         )
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
@@ -130,7 +140,7 @@ class Gateway:
         directory = ChatUsersDirectory(self.livechat)
         inbound = InboundService(self.clock, events, directory, own_account_id=self.own_account_id)
         fetcher = self.fetcher = FileFetcher(
-            await self._http(stack, self._fetch_http),
+            await self._http(stack, self._fetch_http, busy=False),
             only_allowed=s.fetch_only_allowlist,
             allow=[*s.fetch_allowlist_hosts, *(str(n) for n in s.fetch_allowlist_networks)],
         )
