@@ -46,7 +46,7 @@ class Gateway:
         settings: Settings,
         *,
         livechat_http: httpx.AsyncClient | None = None,
-        bot_http: httpx.AsyncClient | None = None,
+        bot_transport: httpx.AsyncBaseTransport | None = None,
         fetch_http: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -55,7 +55,7 @@ class Gateway:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._livechat_http = livechat_http
-        self._bot_http = bot_http
+        self._bot_transport = bot_transport
         self._fetch_http = fetch_http
         self._policy = retry_policy
         self._run_relay = run_relay
@@ -153,8 +153,12 @@ class Gateway:
         if s.bot_webhook_url is not None:
             if s.bot_webhook_secret is None:
                 raise ValueError("HITL_BOT_WEBHOOK_SECRET is required with HITL_BOT_WEBHOOK_URL")
+            bot_transport = self._bot_transport
+            if bot_transport is None:
+                bot_transport = AiohttpTransport()
+                stack.push_async_callback(bot_transport.aclose)
             sinks[OutboxTarget.BOT_WEBHOOK] = BotWebhookSink(
-                await self._http(stack, self._bot_http),
+                bot_transport,
                 s.bot_webhook_url,
                 s.bot_webhook_secret,
                 self.clock,

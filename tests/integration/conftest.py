@@ -286,14 +286,13 @@ def make_env(database_url: str) -> Callable[..., Any]:
         )
         sim = create_simulator(config, webhook_http=gateway_http)
         sim_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url=SIM)
-        bot_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=bot.app()), base_url=BOT)
         files_http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=file_server(files)), base_url=FILES
         )
         gateway = Gateway(
             settings,
             livechat_http=sim_http,
-            bot_http=bot_http,
+            bot_transport=httpx.ASGITransport(app=bot.app()),
             fetch_http=files_http,
             retry_policy=FAST_RETRIES,
             run_relay=run_relay,
@@ -316,7 +315,7 @@ def make_env(database_url: str) -> Callable[..., Any]:
             finally:
                 await gateway.relay.stop()  # a test may have started it by hand
                 await api.aclose()
-        for client in (gateway_http, sim_http, bot_http, files_http):
+        for client in (gateway_http, sim_http, files_http):
             await client.aclose()
 
     return build

@@ -71,8 +71,8 @@ class Receiver:
 
 
 def make_sink(receiver: Receiver, clock: FrozenClock | None = None, **kw: Any) -> BotWebhookSink:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(receiver))
-    return BotWebhookSink(http, URL, SECRET, clock or FrozenClock(datetime.now(UTC)), **kw)
+    transport = httpx.MockTransport(receiver)
+    return BotWebhookSink(transport, URL, SECRET, clock or FrozenClock(datetime.now(UTC)), **kw)
 
 
 def test_signature_verifies_with_the_reference_library() -> None:
