@@ -140,13 +140,50 @@ class SqlStore:
             self.notifier.notify()
         return applied
 
-    async def _apply(self, conn: AsyncConnection, change: Change, now: datetime) -> bool:
-        """Write `change` inside the caller's transaction. False: dedup key seen."""
-        await dialects.serialise_log_writes(
-            conn,
-            events=bool(change.events),
-            outbox_handoffs=[item.handoff_id for item in change.outbox],
-        )
+    async def commit_many(self, changes: Sequence[Change]) -> list[bool | Exception]:
+        """Write several independent changes in ONE transaction (group commit).
+
+        Each change runs in a savepoint of its own: per change, True (applied), False
+        (its dedup key was seen, also earlier in the same batch) or the exception it
+        raised (`StaleHandoff`, `ConversationBusy`, `IntegrityError` …), which undid
+        that change only. An error of the transaction itself (the connection, the
+        commit) raises, and then nothing of the batch is written."""
+        if not changes:
+            return []
+        results: list[bool | Exception] = []
+        now = self.clock.now()
+        async with self._write() as conn:
+            # Every advisory lock of the batch at once, in key order like a single
+            # commit takes its own: two batches never wait on each other in a cycle.
+            await dialects.serialise_log_writes(
+                conn,
+                events=any(change.events for change in changes),
+                outbox_handoffs=[i.handoff_id for change in changes for i in change.outbox],
+            )
+            for change in changes:
+                try:
+                    async with conn.begin_nested():
+                        results.append(await self._apply(conn, change, now, locked=True))
+                except _AlreadyDone:
+                    results.append(False)
+                except Exception as exc:  # handed to that change's caller
+                    results.append(exc)
+        if any(result is True for result in results):
+            self.notifier.notify()
+        return results
+
+    async def _apply(
+        self, conn: AsyncConnection, change: Change, now: datetime, *, locked: bool = False
+    ) -> bool:
+        """Write `change` inside the caller's transaction. False: dedup key seen.
+
+        `locked`: the caller already took the log-write locks this change needs."""
+        if not locked:
+            await dialects.serialise_log_writes(
+                conn,
+                events=bool(change.events),
+                outbox_handoffs=[item.handoff_id for item in change.outbox],
+            )
         if change.dedup_key is not None:
             stmt = dialects.insert_ignoring_conflicts(conn, dedup_keys).values(
                 key=change.dedup_key, created_at=now
