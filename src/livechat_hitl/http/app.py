@@ -31,6 +31,7 @@ def bind(app: FastAPI, gateway: Gateway) -> None:
     secret = settings.livechat_webhook_secret
     app.state.webhook_door = WebhookDoor(
         gateway.store,
+        gateway.committer,
         secret=secret.get_secret_value() if secret else "",
         organization_id=settings.livechat_organization_id,
     )

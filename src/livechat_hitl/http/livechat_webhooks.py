@@ -1,8 +1,9 @@
 """`POST /livechat/webhooks`: LiveChat deliveries, recorded durably before the 200.
 
 The answer table is CONTRACT §2. A valid delivery for one of our chats becomes an INBOUND
-outbox row (de-duplicated by a key derived from the payload) in one transaction; the
-relay applies it afterwards, in order per handoff. Nothing is parsed beyond the envelope
+outbox row (de-duplicated by a key derived from the payload), written by the group
+committer together with the other deliveries arriving at the same time; the relay
+applies it afterwards, in order per handoff. Nothing is parsed beyond the envelope
 before the secret and the organization are checked.
 """
 
@@ -21,7 +22,7 @@ from livechat_hitl.domain.models import Change, OutboxItem, OutboxTarget
 from livechat_hitl.http.problems import problem
 from livechat_hitl.livechat.actions import chat_id_of, dedup_key, to_action
 from livechat_hitl.livechat.webhooks import secret_matches
-from livechat_hitl.ports import Store
+from livechat_hitl.ports import Committer, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,16 @@ router = APIRouter(tags=["livechat"])
 
 
 class WebhookDoor:
-    def __init__(self, store: Store, *, secret: str, organization_id: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        committer: Committer,
+        *,
+        secret: str,
+        organization_id: str | None,
+    ) -> None:
         self._store = store
+        self._committer = committer
         self._secret = secret
         self._organization = organization_id
 
@@ -82,7 +91,7 @@ class WebhookDoor:
             kind=action,
             payload={"action": action, "payload": payload},
         )
-        written = await self._store.commit(
+        written = await self._committer.commit(
             Change(outbox=(row,), dedup_key=dedup_key(action, payload))
         )
         if not written:
