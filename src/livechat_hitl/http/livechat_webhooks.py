@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -27,6 +28,7 @@ from livechat_hitl.ports import Committer, Store
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+KNOWN_CHATS = 100_000
 router = APIRouter(tags=["livechat"])
 
 
@@ -38,11 +40,17 @@ class WebhookDoor:
         *,
         secret: str,
         organization_id: str | None,
+        known_chats: int = KNOWN_CHATS,
     ) -> None:
         self._store = store
         self._committer = committer
         self._secret = secret
         self._organization = organization_id
+        # chat id -> handoff id of our chats. A handoff's chat never changes once
+        # recorded, so a hit stays true; a miss is not kept (a delivery can arrive
+        # before the chat id is recorded). Least recently used entries go first.
+        self._handoff_of_chat: OrderedDict[str, str] = OrderedDict()
+        self._known_chats = known_chats
 
     async def receive(self, request: Request) -> Response:
         declared = request.headers.get("content-length")
@@ -80,13 +88,13 @@ class WebhookDoor:
             log.debug("ignoring LiveChat %s: not used by the gateway", action)
             return _ok()
         chat_id = chat_id_of(action, payload)
-        handoff = await self._store.find_handoff_by_chat(chat_id) if chat_id else None
-        if handoff is None:
+        handoff_id = await self._handoff_id(chat_id) if chat_id else None
+        if handoff_id is None:
             log.debug("ignoring LiveChat %s for a chat the gateway did not create", action)
             return _ok()
         row = OutboxItem(
             id=ids.outbox_id(),
-            handoff_id=handoff.id,
+            handoff_id=handoff_id,
             target=OutboxTarget.INBOUND,
             kind=action,
             payload={"action": action, "payload": payload},
@@ -97,6 +105,19 @@ class WebhookDoor:
         if not written:
             log.debug("LiveChat redelivered %s for chat %s: already recorded", action, chat_id)
         return _ok()
+
+    async def _handoff_id(self, chat_id: str) -> str | None:
+        known = self._handoff_of_chat.get(chat_id)
+        if known is not None:
+            self._handoff_of_chat.move_to_end(chat_id)
+            return known
+        handoff = await self._store.find_handoff_by_chat(chat_id)
+        if handoff is None:
+            return None
+        self._handoff_of_chat[chat_id] = handoff.id
+        if len(self._handoff_of_chat) > self._known_chats:
+            self._handoff_of_chat.popitem(last=False)
+        return handoff.id
 
 
 def _ok() -> Response:
