@@ -5,6 +5,11 @@ outbox row (de-duplicated by a key derived from the payload), written by the gro
 committer together with the other deliveries arriving at the same time; the relay
 applies it afterwards, in order per handoff. Nothing is parsed beyond the envelope
 before the secret and the organization are checked.
+
+It is the gateway's busiest request, so `WebhookDoor` is a plain ASGI app that the
+gateway app (`http/app.py`) hands the request to before its middlewares and router;
+the FastAPI route below documents it in the OpenAPI schema and serves it the same way
+when the request reaches the router anyway (e.g. under a `root_path`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
 
 from livechat_hitl import ids, metrics
 from livechat_hitl.domain.models import Change, OutboxItem, OutboxTarget
@@ -27,12 +33,18 @@ from livechat_hitl.ports import Committer, Store
 
 log = logging.getLogger(__name__)
 
+PATH = "/livechat/webhooks"
 MAX_BODY_BYTES = 1024 * 1024
 KNOWN_CHATS = 100_000
 router = APIRouter(tags=["livechat"])
 
+# Answers only send what they hold (no per-request state), so one serves every 200.
+_OK = Response(content=b'{"ok":true}', media_type="application/json")
+
 
 class WebhookDoor:
+    """The ASGI app of `POST /livechat/webhooks` (the caller routes; this answers)."""
+
     def __init__(
         self,
         store: Store,
@@ -52,15 +64,32 @@ class WebhookDoor:
         self._handoff_of_chat: OrderedDict[str, str] = OrderedDict()
         self._known_chats = known_chats
 
-    async def receive(self, request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return problem(413, "the body is larger than 1 MiB")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return problem(413, "the body is larger than 1 MiB")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self.answer(scope, receive)
+        except Exception as exc:
+            # What the app's error handling does for its routes: a problem+json 500,
+            # and the exception on to the server, which logs it (redacted).
+            log.error("unhandled error on POST %s: %s", PATH, type(exc).__name__)
+            await problem(500, "internal error; the operator's log has the details")(
+                scope, receive, send
+            )
+            raise
+        await response(scope, receive, send)
+
+    async def answer(self, scope: Scope, receive: Receive) -> Response:
+        """Read the delivery, record it (or not) and say what to answer."""
+        started = time.perf_counter()
+        response = await self._answer(scope, receive)
+        metrics.WEBHOOK_INGEST_SECONDS.labels(status=str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Response:
+        body = await _read_body(scope, receive)
+        if isinstance(body, Response):
+            return body
         try:
             envelope = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -86,12 +115,12 @@ class WebhookDoor:
             return problem(400, f"the {action} payload is malformed")
         if parsed is None:
             log.debug("ignoring LiveChat %s: not used by the gateway", action)
-            return _ok()
+            return _OK
         chat_id = chat_id_of(action, payload)
         handoff_id = await self._handoff_id(chat_id) if chat_id else None
         if handoff_id is None:
             log.debug("ignoring LiveChat %s for a chat the gateway did not create", action)
-            return _ok()
+            return _OK
         row = OutboxItem(
             id=ids.outbox_id(),
             handoff_id=handoff_id,
@@ -104,7 +133,7 @@ class WebhookDoor:
         )
         if not written:
             log.debug("LiveChat redelivered %s for chat %s: already recorded", action, chat_id)
-        return _ok()
+        return _OK
 
     async def _handoff_id(self, chat_id: str) -> str | None:
         known = self._handoff_of_chat.get(chat_id)
@@ -120,12 +149,27 @@ class WebhookDoor:
         return handoff.id
 
 
-def _ok() -> Response:
-    return Response(content=b'{"ok":true}', media_type="application/json")
+async def _read_body(scope: Scope, receive: Receive) -> bytes | Response:
+    """The request body, or the answer when there is none to use: 413 past
+    `MAX_BODY_BYTES` (declared, or as it arrives), 400 when the client left mid-body."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+            return problem(413, "the body is larger than 1 MiB")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return problem(400, "the client disconnected before the body was complete")
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return problem(413, "the body is larger than 1 MiB")
+        if not message.get("more_body", False):
+            return body
 
 
 @router.post(
-    "/livechat/webhooks",
+    PATH,
     responses={
         200: {"description": "recorded (or deliberately ignored)"},
         400: {"description": "not a JSON object / malformed payload"},
@@ -134,10 +178,8 @@ def _ok() -> Response:
     },
 )
 async def livechat_webhook(request: Request) -> Response:
-    door: WebhookDoor = request.app.state.webhook_door
-    started = time.perf_counter()
-    response = await door.receive(request)
-    metrics.WEBHOOK_INGEST_SECONDS.labels(status=str(response.status_code)).observe(
-        time.perf_counter() - started
-    )
-    return response
+    # Only reached when the app did not hand the request to the door before routing.
+    door: WebhookDoor | None = getattr(request.app, "webhook_door", None)
+    if door is None:
+        return problem(503, "the gateway is not started")
+    return await door.answer(request.scope, request.receive)

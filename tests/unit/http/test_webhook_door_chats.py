@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from livechat_hitl.domain.models import Change, EndUser, Handoff
 from livechat_hitl.domain.states import HandoffState
-from livechat_hitl.http.livechat_webhooks import WebhookDoor, router
+from livechat_hitl.http.livechat_webhooks import WebhookDoor
 
 SECRET = "lc-secret"
 ORG = "org-1"
@@ -63,10 +62,7 @@ def make_door(store: FakeStore, committer: FakeCommitter, known_chats: int = 100
 
 
 def client(door: WebhookDoor) -> httpx.AsyncClient:
-    app = FastAPI()
-    app.include_router(router)
-    app.state.webhook_door = door
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=door), base_url="http://gw.test")
 
 
 async def deliver(http: httpx.AsyncClient, chat_id: str, event_id: str) -> httpx.Response:
