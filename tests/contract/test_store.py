@@ -401,6 +401,47 @@ async def test_commit_many_isolates_a_failing_change(store: SqlStore, clock: Fro
     assert await store.commit_many([repaired]) == [True]
 
 
+async def test_commit_many_of_only_new_rows_isolates_a_failing_change(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    # Changes that only add rows are written a table at a time; a failure among them
+    # still stays with its change.
+    now = clock.now()
+    h = handoff(now)
+    m = message(h, now)
+    assert await store.commit(create(h, messages=(m,)))
+    first = Change(messages=(message(h, now),), outbox=(item(h),), dedup_key="add-1")
+    clash = Change(
+        messages=(replace(m, text="same id"),), events=(event(h, now),), dedup_key="add-2"
+    )
+    last = Change(events=(event(h, now),), outbox=(item(h),), dedup_key="add-3")
+    again = Change(events=(event(h, now),), dedup_key="add-1")
+
+    results = await store.commit_many([first, clash, last, again])
+
+    assert results[0] is True
+    assert isinstance(results[1], IntegrityError)
+    assert results[2:] == [True, False]
+    assert [x.id for x in await store.list_messages(h.id)] == [m.id, first.messages[0].id]
+    assert [e.id for e in await store.events_after(0)] == [last.events[0].id]
+    assert [r.id for r in await store.list_outbox()] == [first.outbox[0].id, last.outbox[0].id]
+    assert await store.commit(replace(clash, messages=())) is True  # its key was not kept
+
+
+async def test_commit_many_mixes_updates_and_new_rows(store: SqlStore, clock: FrozenClock) -> None:
+    now = clock.now()
+    h = handoff(now)
+    assert await store.commit(create(h))
+    renamed = Change(handoff=replace(stored(h), title="renamed"), dedup_key="mix-1")
+    added = Change(events=(event(h, now),), dedup_key="mix-2")
+    results = await store.commit_many([renamed, added, replace(added, dedup_key="mix-1")])
+    assert results == [True, True, False]
+    got = await store.get_handoff(h.id)
+    assert got is not None
+    assert got.title == "renamed"
+    assert [e.id for e in await store.events_after(0)] == [added.events[0].id]
+
+
 async def test_commit_many_of_nothing_writes_nothing(store: SqlStore) -> None:
     notifier = store.notifier
     assert isinstance(notifier, LocalNotifier)
