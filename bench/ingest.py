@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import secrets
 import sqlite3
 import subprocess
@@ -150,7 +151,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> None:
         HITL_BOT_WEBHOOK_URL=f"http://{LOOPBACK}:9/hooks",
         HITL_BOT_WEBHOOK_SECRET="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
         HITL_LOG_LEVEL="info",
-        PYTHONPATH=str(ROOT),
+        # This tree's code, also when the tree is a copy (to compare with another commit).
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     )
     procs = Processes(workdir)
     try:
