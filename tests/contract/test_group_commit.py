@@ -25,6 +25,7 @@ class Spy:
         self.store = store
         self.batches: list[int] = []
         self.fail_next: Exception | None = None
+        self.short_next = False  # a broken store: one result too few
         self.gate: asyncio.Event | None = None
 
     async def commit(self, change: Change) -> bool:
@@ -37,7 +38,11 @@ class Spy:
         failure, self.fail_next = self.fail_next, None
         if failure is not None:
             raise failure
-        return await self.store.commit_many(changes)
+        results = await self.store.commit_many(changes)
+        if self.short_next:
+            self.short_next = False
+            return results[:-1]
+        return results
 
 
 async def test_concurrent_callers_get_their_own_results(
@@ -128,3 +133,20 @@ async def test_a_caller_cancelled_while_queued_is_not_written(
     assert gave_up.cancelled()
     assert spy.batches == [1, 1]
     assert len(await store.list_outbox()) == 2
+
+
+async def test_a_change_without_a_result_fails_instead_of_hanging(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    h = handoff(clock.now())
+    assert await store.commit(create(h))
+    spy = Spy(store)
+    spy.short_next = True
+    async with GroupCommitter(spy) as committer:
+        answers = await asyncio.gather(
+            *(committer.commit(Change(outbox=(item(h),))) for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert answers[:2] == [True, True]
+        assert isinstance(answers[2], RuntimeError)
+        assert await committer.commit(Change(outbox=(item(h),))) is True  # still running

@@ -59,7 +59,7 @@ class GroupCommitter:
 
     async def commit(self, change: Change) -> bool:
         """Commit `change` with the next batch: as `Store.commit` (raises its errors)."""
-        if self._task is None or self._stopping:
+        if self._task is None or self._task.done() or self._stopping:
             raise RuntimeError("the group committer is not running")
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((change, future))
@@ -86,6 +86,7 @@ class GroupCommitter:
         batch = [(change, future) for change, future in batch if not future.done()]
         if not batch:
             return
+        results: list[bool | Exception]
         try:
             results = await self._store.commit_many([change for change, _ in batch])
         except asyncio.CancelledError:
@@ -93,15 +94,15 @@ class GroupCommitter:
             raise
         except Exception as exc:
             log.warning("a group commit of %d changes failed: %s", len(batch), type(exc).__name__)
-            _fail(batch, exc)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
+            results = [exc] * len(batch)
+        for (_, future), result in zip(batch, results, strict=False):
             if future.done():
                 continue  # its caller was cancelled meanwhile; the change stands
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+        _fail(batch, RuntimeError("the store returned no result for this change"))
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:
