@@ -38,9 +38,6 @@ MAX_BODY_BYTES = 1024 * 1024
 KNOWN_CHATS = 100_000
 router = APIRouter(tags=["livechat"])
 
-# Answers only send what they hold (no per-request state), so one serves every 200.
-_OK = Response(content=b'{"ok":true}', media_type="application/json")
-
 
 class WebhookDoor:
     """The ASGI app of `POST /livechat/webhooks` (the caller routes; this answers)."""
@@ -115,12 +112,12 @@ class WebhookDoor:
             return problem(400, f"the {action} payload is malformed")
         if parsed is None:
             log.debug("ignoring LiveChat %s: not used by the gateway", action)
-            return _OK
+            return _ok()
         chat_id = chat_id_of(action, payload)
         handoff_id = await self._handoff_id(chat_id) if chat_id else None
         if handoff_id is None:
             log.debug("ignoring LiveChat %s for a chat the gateway did not create", action)
-            return _OK
+            return _ok()
         row = OutboxItem(
             id=ids.outbox_id(),
             handoff_id=handoff_id,
@@ -133,7 +130,7 @@ class WebhookDoor:
         )
         if not written:
             log.debug("LiveChat redelivered %s for chat %s: already recorded", action, chat_id)
-        return _OK
+        return _ok()
 
     async def _handoff_id(self, chat_id: str) -> str | None:
         known = self._handoff_of_chat.get(chat_id)
@@ -147,6 +144,11 @@ class WebhookDoor:
         if len(self._handoff_of_chat) > self._known_chats:
             self._handoff_of_chat.popitem(last=False)
         return handoff.id
+
+
+def _ok() -> Response:
+    # A new one each time: a middleware on the router path may edit its header list.
+    return Response(content=b'{"ok":true}', media_type="application/json")
 
 
 async def _read_body(scope: Scope, receive: Receive) -> bytes | Response:
