@@ -94,9 +94,24 @@ def clear_secrets() -> None:
     _registry.clear()
 
 
+# Every pattern above needs one of these words (case-insensitive). ASCII text without
+# any of them skips the patterns: most lines (every access log line) have none, and the
+# patterns cost ~10 µs a line. Other text always runs them (IGNORECASE matches some
+# non-ASCII letters to ASCII ones, e.g. U+017F, the long s, to "s").
+_PATTERN_WORDS = ("authorization", "bearer", "secret", "passw", "_token", "api", "pat", "whsec_")
+
+
 def redact(text: str) -> str:
     """`text` with registered secrets and credential-looking fragments replaced by `***`."""
     text = _registry.redact(text)
+    if text.isascii():
+        lowered = text.lower()
+        if not any(word in lowered for word in _PATTERN_WORDS):
+            return text
+    return _redact_patterns(text)
+
+
+def _redact_patterns(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

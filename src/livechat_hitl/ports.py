@@ -25,6 +25,13 @@ class Clock(Protocol):
         ...
 
 
+class Committer(Protocol):
+    """Something that commits a change as `Store.commit` does: a store, or a group
+    committer that writes many callers' changes in one transaction."""
+
+    async def commit(self, change: Change) -> bool: ...
+
+
 class Store(Protocol):
     """Durable state. Every write is one transaction (`commit`)."""
 
@@ -33,6 +40,15 @@ class Store(Protocol):
 
         Raises `StaleHandoff` when `change.handoff.version` is not the stored version,
         and `ConversationBusy` when creating a second open handoff for a conversation.
+        """
+        ...
+
+    async def commit_many(self, changes: Sequence[Change]) -> list[bool | Exception]:
+        """Write independent changes in one transaction, each as `commit` would.
+
+        Per change, in order: True (applied), False (dedup key seen before, or earlier
+        in the batch) or the exception that change raised, which undid it alone. An
+        error of the transaction itself raises, and nothing of the batch is written.
         """
         ...
 

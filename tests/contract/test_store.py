@@ -325,6 +325,131 @@ async def test_commit_wakes_the_notifier(store: SqlStore, clock: FrozenClock) ->
     assert notifier.generation > before
 
 
+# -- group commit ----------------------------------------------------------------------
+
+
+async def test_commit_many_dedups_against_the_store_and_within_the_batch(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    h = handoff(now)
+    assert await store.commit(create(h))
+    assert await store.commit(Change(events=(event(h, now),), dedup_key="seen-before"))
+    notifier = store.notifier
+    assert isinstance(notifier, LocalNotifier)
+    before = notifier.generation
+    batch = [
+        Change(events=(event(h, now),), outbox=(item(h),), dedup_key="k1"),
+        Change(events=(event(h, now),), outbox=(item(h),), dedup_key="k1"),
+        Change(events=(event(h, now),), dedup_key="seen-before"),
+        Change(events=(event(h, now),), outbox=(item(h),), dedup_key="k2"),
+        Change(events=(event(h, now),)),
+    ]
+    assert await store.commit_many(batch) == [True, False, False, True, True]
+    assert notifier.generation == before + 1  # one wake-up for the batch
+    applied = [batch[0], batch[3], batch[4]]
+    events = await store.events_after(0)
+    assert [e.id for e in events[1:]] == [c.events[0].id for c in applied]
+    assert [r.id for r in await store.list_outbox()] == [
+        batch[0].outbox[0].id,
+        batch[3].outbox[0].id,
+    ]
+    assert await store.commit(Change(events=(event(h, now),), dedup_key="k2")) is False
+
+
+async def test_commit_many_isolates_a_failing_change(store: SqlStore, clock: FrozenClock) -> None:
+    now = clock.now()
+    h = handoff(now, conversation_id="conv-batch")
+    assert await store.commit(create(h))
+    v1 = stored(h)
+    assert await store.commit(Change(handoff=replace(v1, title="moved on")))
+    m = message(h, now)
+    assert await store.commit(Change(messages=(m,)))
+    good_before = Change(events=(event(h, now),), outbox=(item(h),), dedup_key="ok-1")
+    stale = Change(  # written against version 1, the store has 2
+        handoff=replace(v1, state=HandoffState.ASSIGNED),
+        events=(event(h, now),),
+        outbox=(item(h),),
+        dedup_key="stale-1",
+    )
+    busy = create(handoff(now, conversation_id="conv-batch"), dedup_key="busy-1")
+    duplicate_id = Change(messages=(replace(m, text="same id"),), dedup_key="dup-1")
+    good_after = Change(events=(event(h, now),), outbox=(item(h),), dedup_key="ok-2")
+
+    results = await store.commit_many([good_before, stale, busy, duplicate_id, good_after])
+
+    assert results[0] is True
+    assert isinstance(results[1], StaleHandoff)
+    assert isinstance(results[2], ConversationBusy)
+    assert isinstance(results[3], IntegrityError)
+    assert results[4] is True
+    assert [e.id for e in await store.events_after(0)] == [
+        good_before.events[0].id,
+        good_after.events[0].id,
+    ]
+    assert [r.id for r in await store.list_outbox()] == [
+        good_before.outbox[0].id,
+        good_after.outbox[0].id,
+    ]
+    got = await store.get_handoff(h.id)
+    assert got is not None
+    assert (got.title, got.state, got.version) == ("moved on", HandoffState.REQUESTED, 2)
+    assert await store.get_handoff(busy.handoff.id) is None  # type: ignore[union-attr]
+    assert await store.list_messages(h.id) == [m]
+    # a failed change left no dedup key behind: once repaired, it goes through
+    repaired = replace(stale, handoff=replace(stored(replace(v1, title="moved on")), title="y"))
+    assert await store.commit_many([repaired]) == [True]
+
+
+async def test_commit_many_of_only_new_rows_isolates_a_failing_change(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    # Changes that only add rows are written a table at a time; a failure among them
+    # still stays with its change.
+    now = clock.now()
+    h = handoff(now)
+    m = message(h, now)
+    assert await store.commit(create(h, messages=(m,)))
+    first = Change(messages=(message(h, now),), outbox=(item(h),), dedup_key="add-1")
+    clash = Change(
+        messages=(replace(m, text="same id"),), events=(event(h, now),), dedup_key="add-2"
+    )
+    last = Change(events=(event(h, now),), outbox=(item(h),), dedup_key="add-3")
+    again = Change(events=(event(h, now),), dedup_key="add-1")
+
+    results = await store.commit_many([first, clash, last, again])
+
+    assert results[0] is True
+    assert isinstance(results[1], IntegrityError)
+    assert results[2:] == [True, False]
+    assert [x.id for x in await store.list_messages(h.id)] == [m.id, first.messages[0].id]
+    assert [e.id for e in await store.events_after(0)] == [last.events[0].id]
+    assert [r.id for r in await store.list_outbox()] == [first.outbox[0].id, last.outbox[0].id]
+    assert await store.commit(replace(clash, messages=())) is True  # its key was not kept
+
+
+async def test_commit_many_mixes_updates_and_new_rows(store: SqlStore, clock: FrozenClock) -> None:
+    now = clock.now()
+    h = handoff(now)
+    assert await store.commit(create(h))
+    renamed = Change(handoff=replace(stored(h), title="renamed"), dedup_key="mix-1")
+    added = Change(events=(event(h, now),), dedup_key="mix-2")
+    results = await store.commit_many([renamed, added, replace(added, dedup_key="mix-1")])
+    assert results == [True, True, False]
+    got = await store.get_handoff(h.id)
+    assert got is not None
+    assert got.title == "renamed"
+    assert [e.id for e in await store.events_after(0)] == [added.events[0].id]
+
+
+async def test_commit_many_of_nothing_writes_nothing(store: SqlStore) -> None:
+    notifier = store.notifier
+    assert isinstance(notifier, LocalNotifier)
+    before = notifier.generation
+    assert await store.commit_many([]) == []
+    assert notifier.generation == before
+
+
 # -- outbox ----------------------------------------------------------------------------
 
 

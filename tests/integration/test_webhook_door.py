@@ -261,3 +261,53 @@ async def test_a_chat_started_elsewhere_in_livechat_is_ignored(make_env: Any) ->
         assert await outbox_rows(env, OutboxTarget.INBOUND) == []
         assert env.bot.events == []
         assert (await env.api.get("/v1/handoffs")).json()["items"] == []
+
+
+async def test_other_methods_are_405_naming_post(make_env: Any) -> None:
+    async with make_env() as env:
+        for method in ("GET", "PUT", "DELETE", "PATCH"):
+            response = await env.api.request(method, "/livechat/webhooks")
+            assert response.status_code == 405, method
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["allow"] == "POST"
+        operation = (await env.api.get("/openapi.json")).json()["paths"]["/livechat/webhooks"]
+        assert set(operation) == {"post"}
+        assert {"200", "400", "401", "413"} <= set(operation["post"]["responses"])
+
+
+async def test_the_router_path_answers_like_the_door(make_env: Any) -> None:
+    # Under a root_path the app leaves the request to its router, whose route serves it
+    # through the same door: the same answers, the same single effect.
+    async with make_env() as env:
+        handoff = await env.assigned("conv-router")
+        await env.settle()
+        routed = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=env.app, root_path="/behind-a-proxy"),
+            base_url="http://gateway.test",
+        )
+        good = agent_message(env, handoff, "via the router", "EV-ROUTER")
+        cases: list[tuple[Any, bytes | None]] = [
+            (good, None),
+            (good, None),  # again: no second effect
+            ({**good, "secret_key": "wrong"}, None),
+            (None, b"not json"),
+            (None, json.dumps(agent_message(env, handoff, "x" * MIB, "EV-R-BIG")).encode()),
+        ]
+        statuses = []
+        async with routed:
+            for body, content in cases:
+                content = content if content is not None else json.dumps(body).encode()
+                direct = await env.post_webhook(None, content=content)
+                via_router = await routed.post(
+                    "/livechat/webhooks",
+                    content=content,
+                    headers={"Content-Type": "application/json"},
+                )
+                assert via_router.status_code == direct.status_code
+                assert via_router.headers["content-type"] == direct.headers["content-type"]
+                assert via_router.content == direct.content
+                statuses.append(direct.status_code)
+        assert statuses == [200, 200, 401, 400, 413]
+        await env.settle()
+        texts = [e["data"]["message"]["text"] for e in env.events(handoff["id"], "handoff.message")]
+        assert texts == ["via the router"]

@@ -8,9 +8,17 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from livechat_hitl.logs import clear_secrets, configure_logging, redact, register_secrets
+from livechat_hitl.logs import (
+    _redact_patterns,
+    clear_secrets,
+    configure_logging,
+    redact,
+    register_secrets,
+)
 
 API_KEY = "bot-key-9f8e7d6c5b4a"
 PAT = "fra:PatValue-0123456789abcdef"
@@ -157,3 +165,32 @@ def test_registered_secret_json_escaped_form_is_redacted() -> None:
         assert redact(f"raw {odd}") == "raw ***"
     finally:
         clear_secrets()
+
+
+_KEYS = [
+    "Authorization", "'authorization'", "Bearer", "secret_key", "client_secret", "SECRET",
+    "password", "passwd", "access_token", "refresh_token", "api_key", "ApiKey", "pat",
+    "whsec_", "path", "token", "key", "user", "POST /v1/handoffs",
+]  # fmt: skip
+_SEPARATORS = [": ", "=", " ", "': '", '":"', ": Basic ", " bearer "]
+_VALUES = ["abc123==", "tok.en-1", "QUJDREVG", "x", '"s3"', "200"]
+# "key, separator, value" pieces, alone or a few in a line
+_LINES = st.lists(
+    st.tuples(st.sampled_from(_KEYS), st.sampled_from(_SEPARATORS), st.sampled_from(_VALUES)).map(
+        "".join
+    ),
+    min_size=1,
+    max_size=3,
+).map(" ".join)
+
+
+@settings(max_examples=400)
+@given(_LINES)
+def test_skipping_the_patterns_never_changes_the_result(text: str) -> None:
+    # The shortcut (no pattern word in ASCII text) must give what the patterns give.
+    assert redact(text) == _redact_patterns(text)
+
+
+def test_non_ascii_text_always_runs_the_patterns() -> None:
+    long_s = "\u017f"  # IGNORECASE matches it to "s"
+    assert redact(f"{long_s}ecret=abc") == f"{long_s}ecret=***"

@@ -169,13 +169,99 @@ class SqlStore:
             self.notifier.notify()
         return applied
 
-    async def _apply(self, conn: AsyncConnection, change: Change, now: datetime) -> bool:
-        """Write `change` inside the caller's transaction. False: dedup key seen."""
-        await dialects.serialise_log_writes(
-            conn,
-            events=bool(change.events),
-            outbox_handoffs=[item.handoff_id for item in change.outbox],
-        )
+    async def commit_many(self, changes: Sequence[Change]) -> list[bool | Exception]:
+        """Write several independent changes in ONE transaction (group commit).
+
+        Per change: True (applied), False (its dedup key was seen, also earlier in the
+        same batch) or the exception it raised (`StaleHandoff`, `ConversationBusy`,
+        `IntegrityError` …), which undid that change only. An error of the transaction
+        itself (the connection, the commit) raises, and then nothing is written."""
+        if not changes:
+            return []
+        now = self.clock.now()
+        results: list[bool | Exception]
+        async with self._write() as conn:
+            # Every advisory lock of the batch at once, in key order like a single
+            # commit takes its own: two batches never wait on each other in a cycle.
+            await dialects.serialise_log_writes(
+                conn,
+                events=any(change.events for change in changes),
+                outbox_handoffs=[i.handoff_id for change in changes for i in change.outbox],
+            )
+            try:
+                # Usually no change fails: one savepoint for the whole batch ...
+                async with conn.begin_nested():
+                    if all(_adds_rows_only(c) for c in changes):
+                        results = await self._add_rows(conn, changes, now)
+                    else:
+                        results = [await self._apply(conn, c, now, locked=True) for c in changes]
+            except Exception:
+                # ... and when one does, the batch again, a savepoint per change.
+                results = [await self._apply_alone(conn, c, now) for c in changes]
+        if any(result is True for result in results):
+            self.notifier.notify()
+        return results
+
+    async def _add_rows(
+        self, conn: AsyncConnection, changes: Sequence[Change], now: datetime
+    ) -> list[bool | Exception]:
+        """Changes that only add rows (a batch of webhook deliveries), written with one
+        statement per table rather than per change; what `_apply` does for each."""
+        keys = list(dict.fromkeys(c.dedup_key for c in changes if c.dedup_key is not None))
+        new_keys: set[str] = set()
+        if keys:
+            stmt = dialects.insert_ignoring_conflicts(conn, dedup_keys).returning(dedup_keys.c.key)
+            params = [{"key": key, "created_at": now} for key in keys]
+            new_keys = set((await conn.execute(stmt, params)).scalars())
+        results: list[bool | Exception] = []
+        applied: list[Change] = []
+        for change in changes:
+            key = change.dedup_key
+            fresh = key is None or key in new_keys
+            if key is not None:
+                new_keys.discard(key)  # a second change with the key in this batch: seen
+            results.append(fresh)
+            if fresh:
+                applied.append(change)
+        transition_rows = [_transition(c.transition) for c in applied if c.transition]
+        message_rows = [rows.message_values(m) for c in applied for m in c.messages]
+        event_rows = [rows.event_values(e) for c in applied for e in c.events]
+        outbox_rows = [_new_outbox_row(i, now) for c in applied for i in c.outbox]
+        for table, values in (
+            (transitions, transition_rows),
+            (messages, message_rows),
+            (events, event_rows),
+            (outbox, outbox_rows),
+        ):
+            if values:
+                await conn.execute(insert(table), values)
+        if event_rows or outbox_rows:
+            await dialects.announce_commit(conn)
+        return results
+
+    async def _apply_alone(
+        self, conn: AsyncConnection, change: Change, now: datetime
+    ) -> bool | Exception:
+        try:
+            async with conn.begin_nested():
+                return await self._apply(conn, change, now, locked=True)
+        except _AlreadyDone:
+            return False
+        except Exception as exc:  # handed to that change's caller
+            return exc
+
+    async def _apply(
+        self, conn: AsyncConnection, change: Change, now: datetime, *, locked: bool = False
+    ) -> bool:
+        """Write `change` inside the caller's transaction. False: dedup key seen.
+
+        `locked`: the caller already took the log-write locks this change needs."""
+        if not locked:
+            await dialects.serialise_log_writes(
+                conn,
+                events=bool(change.events),
+                outbox_handoffs=[item.handoff_id for item in change.outbox],
+            )
         if change.dedup_key is not None:
             stmt = _insert_dedup_key(conn)
             params = {"key": change.dedup_key, "created_at": now}
@@ -550,6 +636,16 @@ class SqlStore:
         async with self._read() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else rows.identity_from_row(row)
+
+
+def _adds_rows_only(change: Change) -> bool:
+    """Whether `change` only inserts rows: a batch of those is written a table at a time."""
+    return (
+        change.handoff is None
+        and not change.message_updates
+        and not change.outbox_done
+        and change.identity is None
+    )
 
 
 # Hot statements, built once: SQLAlchemy caches their compiled form, but a statement
