@@ -181,6 +181,7 @@ class Gateway:
             policy,
             lease_seconds=s.relay_lease_seconds,
             batch=s.relay_batch_size,
+            committer=self.committer,
         )
         if self._run_relay:
             await stack.enter_async_context(self.relay)

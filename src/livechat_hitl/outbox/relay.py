@@ -27,7 +27,7 @@ from livechat_hitl.domain.models import Change, OutboxRow, OutboxTarget
 from livechat_hitl.errors import ConversationBusy, StaleHandoff
 from livechat_hitl.outbox.retry import RetryPolicy
 from livechat_hitl.outbox.sinks import Delivered, Failed, LaneOutcome, LaneSink, Sink
-from livechat_hitl.ports import Clock, EventNotifier, Store
+from livechat_hitl.ports import Clock, Committer, EventNotifier, Store
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,14 @@ class OutboxRelay:
         restart_delay: float = 1.0,
         stop_grace: float = 5.0,
         on_outcome: OutcomeHook | None = None,
+        committer: Committer | None = None,
     ) -> None:
         if not sinks:
             raise ValueError("the relay needs at least one sink")
         self._store = store
+        # Deliveries are recorded through `committer` when given (a group committer:
+        # the outcomes of lanes that end together share one transaction).
+        self._committer: Committer = committer or store
         self._sinks = dict(sinks)
         self._targets = tuple(self._sinks)
         self._clock = clock
@@ -272,7 +276,7 @@ class OutboxRelay:
         if isinstance(outcome, Delivered):
             change = _completing(outcome.change, rows)
             try:
-                completed = await self._store.commit(change)
+                completed = await self._committer.commit(change)
             except (StaleHandoff, ConversationBusy) as exc:
                 # The peer has it, but the state change lost a race: deliver again
                 # (sinks recognise repeats) and let the sink build the change anew.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from relay_fakes import FakeLaneSink, FakeSink, eventually, new_handoff, seed
@@ -22,6 +23,7 @@ from livechat_hitl.domain.models import (
 from livechat_hitl.domain.states import HandoffState
 from livechat_hitl.outbox import Delivered, Failed, OutboxRelay, RetryPolicy
 from livechat_hitl.store import LocalNotifier, SqlStore
+from livechat_hitl.store.group_commit import GroupCommitter
 
 LIVECHAT = OutboxTarget.LIVECHAT
 STEADY = RetryPolicy(jitter=lambda: 1.0)  # no randomness: delay = base * 2^(n-1)
@@ -372,3 +374,25 @@ async def test_a_sink_raising_on_a_lane_retries_its_first_row(
         (OutboxStatus.PENDING, 0, None),
     ]
     assert worker.counts == {"retry": 1}
+
+
+async def test_outcomes_of_lanes_ending_together_share_a_transaction(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    seeded = [await seed(store, clock, 1) for _ in range(8)]
+    batches: list[int] = []
+    commit_many = store.commit_many
+
+    async def counting(changes: Any) -> Any:
+        batches.append(len(changes))
+        return await commit_many(changes)
+
+    store.commit_many = counting  # type: ignore[method-assign]
+    async with GroupCommitter(store) as committer:
+        worker = relay(store, clock, notifier, FakeSink(), committer=committer)
+        assert await worker.run_once() == 8
+    rows = [await _status(store, row_id) for _, [row_id] in seeded]
+    assert {r.status for r in rows} == {OutboxStatus.DELIVERED}
+    assert worker.counts == {"delivered": 8}
+    assert max(batches) > 1  # several lanes' outcomes in one transaction
+    assert sum(batches) == 8
