@@ -194,6 +194,11 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(
         default=50, description="Outbox rows a relay worker claims at once."
     )
+    relay_concurrency: int = Field(
+        default=64,
+        description="Deliveries a gateway process has in flight at once (one per handoff "
+        "and target; each may carry that handoff's backlog).",
+    )
     relay_backoff_base_seconds: float = Field(
         default=1.0,
         description="First retry delay of a failed delivery; it doubles per attempt (jittered).",
@@ -342,7 +347,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive number")
         return value
 
-    @field_validator("relay_batch_size")
+    @field_validator("relay_batch_size", "relay_concurrency")
     @classmethod
     def _batch(cls, value: int) -> int:
         if not 1 <= value <= 10_000:

@@ -181,6 +181,7 @@ class Gateway:
             policy,
             lease_seconds=s.relay_lease_seconds,
             batch=s.relay_batch_size,
+            concurrency=s.relay_concurrency,
             committer=self.committer,
         )
         if self._run_relay:

@@ -542,7 +542,7 @@ async def test_a_dead_row_blocks_its_handoff_until_retried(
     assert dead.attempts == 1
     assert dead.lease_until is None
     assert [r.id for r in await store.list_outbox(dead_only=True)] == [a1]
-    assert await store.next_due_at(LIVECHAT) is None
+    assert await store.next_due_at(LIVECHAT, after=clock.now()) is None
 
     assert await store.retry_outbox(a1, now=clock.now())
     retried = await store.get_outbox_row(a1)
@@ -584,7 +584,7 @@ async def test_release_records_attempts_and_backoff(store: SqlStore, clock: Froz
         )
         assert row.next_attempt_at == retry_at
         assert row.lease_until is None
-        assert await store.next_due_at(LIVECHAT) == retry_at
+        assert await store.next_due_at(LIVECHAT, after=now) == retry_at
         assert await _claim(store, retry_at - timedelta(seconds=1)) == []
         clock.set(retry_at)
     assert await _deliver(store, a1) is True
@@ -668,15 +668,19 @@ async def test_retry_all_dead(store: SqlStore, clock: FrozenClock) -> None:
 
 async def test_next_due_at(store: SqlStore, clock: FrozenClock) -> None:
     now = clock.now()
-    assert await store.next_due_at(LIVECHAT) is None
+    assert await store.next_due_at(LIVECHAT, after=now) is None
     [[a1, _a2]] = await _with_rows(store, now, 2)
-    assert await store.next_due_at(LIVECHAT) == now
-    assert await store.next_due_at((OutboxTarget.BOT_WEBHOOK,)) is None
+    # due by `after` (what a claim at `after` could take) does not count
+    assert await store.next_due_at(LIVECHAT, after=now) is None
+    assert await store.next_due_at(LIVECHAT, after=now - timedelta(seconds=1)) == now
+    assert await store.next_due_at((OutboxTarget.BOT_WEBHOOK,), after=now) is None
     await _claim(store, now, lease_seconds=30)
-    # a2 is due but blocked behind a1; a1 is leased: due again when its lease ends
-    assert await store.next_due_at(LIVECHAT) == now + timedelta(seconds=30)
+    # a1 is leased: due again when its lease ends (a2 waits behind it)
+    assert await store.next_due_at(LIVECHAT, after=now) == now + timedelta(seconds=30)
     await store.release(a1, error="x", next_attempt_at=now + timedelta(seconds=7), dead=False)
-    assert await store.next_due_at(LIVECHAT) == now + timedelta(seconds=7)
+    assert await store.next_due_at(LIVECHAT, after=now) == now + timedelta(seconds=7)
+    later = now + timedelta(seconds=8)
+    assert await store.next_due_at(LIVECHAT, after=later) is None
 
 
 async def test_lease_expiry_is_reclaimed_by_another_store(

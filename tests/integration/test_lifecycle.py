@@ -222,8 +222,8 @@ async def test_a_commit_before_the_relays_first_wait_is_not_slept_through(
         original = store.next_due_at
         started: list[dict[str, Any]] = []
 
-        async def commit_meanwhile(targets: Any) -> Any:
-            due = await original(targets)  # nothing is due: the relay will sleep long
+        async def commit_meanwhile(targets: Any, **kw: Any) -> Any:
+            due = await original(targets, **kw)  # nothing is due: the relay will sleep long
             if not started:
                 started.append(await env.start_handoff("conv-first-wait"))
             return due

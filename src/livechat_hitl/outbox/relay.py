@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Final, Self
 
@@ -166,9 +167,10 @@ class OutboxRelay:
         await self._notifier.wait(0)
         while not self._stopping:
             free = self._concurrency - len(self._inflight)
+            claimed_at = self._clock.now()
             if free > 0:
                 want = min(self._batch, free)
-                rows = await self._claim(want)
+                rows = await self._claim(want, claimed_at)
                 lanes = _by_lane(rows)
                 for lane in lanes:
                     task = asyncio.create_task(self._tracked(lane), name=f"outbox-{lane[0].id}")
@@ -176,20 +178,20 @@ class OutboxRelay:
                     task.add_done_callback(self._inflight.discard)
                 if len(lanes) == want:
                     continue  # there may be more due right now
-            await self._notifier.wait(await self._wait_seconds(free > 0))
+            await self._notifier.wait(await self._wait_seconds(free > 0, claimed_at))
 
-    async def _wait_seconds(self, can_claim: bool) -> float:
+    async def _wait_seconds(self, can_claim: bool, claimed_at: datetime) -> float:
         if not can_claim:
             return self._idle_wait  # a delivery in flight notifies when it ends
-        due = await self._store.next_due_at(self._targets)
+        due = await self._store.next_due_at(self._targets, after=claimed_at)
         if due is None:
             return self._idle_wait
         seconds = (due - self._clock.now()).total_seconds()
         return min(max(seconds, MIN_WAIT), self._idle_wait)
 
-    async def _claim(self, limit: int) -> list[OutboxRow]:
+    async def _claim(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         return await self._store.claim_due(
-            now=self._clock.now(),
+            now=now or self._clock.now(),
             lease_seconds=self._lease_seconds,
             limit=limit,
             targets=self._targets,

@@ -604,28 +604,19 @@ class SqlStore:
         async with self._read() as conn:
             return int((await conn.execute(query)).scalar_one())
 
-    async def next_due_at(self, targets: Sequence[OutboxTarget]) -> datetime | None:
-        """When the earliest claimable row becomes due: rows blocked behind an earlier
-        row of their handoff don't count; a leased row counts from its lease's end."""
+    async def next_due_at(
+        self, targets: Sequence[OutboxTarget], *, after: datetime
+    ) -> datetime | None:
+        """The earliest moment later than `after` at which a pending row becomes due or
+        its lease ends (None: no such row). Call it with the `now` of a claim that took
+        everything it could: a row due by then was claimed, is held, or waits behind an
+        earlier row of its lane, whose end wakes the relay anyway. A plain scan of the
+        pending rows, no per-row look-up of the lane (this runs after most claims)."""
         if not targets:
             return None
-        due = case(
-            (
-                and_(
-                    outbox.c.lease_until.is_not(None),
-                    outbox.c.lease_until > outbox.c.next_attempt_at,
-                ),
-                outbox.c.lease_until,
-            ),
-            else_=outbox.c.next_attempt_at,
-        )
-        query = select(func.min(due)).where(
-            outbox.c.status == literal_column(f"'{PENDING}'"),  # ix_outbox_pending_target
-            outbox.c.target.in_([str(t) for t in targets]),
-            _is_head_of_line(),
-        )
+        params = {"after": after, "targets": [str(t) for t in targets]}
         async with self._read() as conn:
-            value = (await conn.execute(query)).scalar_one_or_none()
+            value = (await conn.execute(_NEXT_DUE, params)).scalar_one_or_none()
         assert value is None or isinstance(value, datetime)
         return value
 
@@ -705,6 +696,19 @@ _RELAYED_EVENT_IDS = select(messages.c.livechat_event_id).where(
 )
 
 
+_due_or_free = case(
+    (
+        and_(outbox.c.lease_until.is_not(None), outbox.c.lease_until > outbox.c.next_attempt_at),
+        outbox.c.lease_until,
+    ),
+    else_=outbox.c.next_attempt_at,
+)
+_after = bindparam("after", type_=outbox.c.next_attempt_at.type)
+_NEXT_DUE = select(func.min(_due_or_free)).where(
+    outbox.c.status == literal_column(f"'{PENDING}'"),  # ix_outbox_pending_target
+    outbox.c.target.in_(bindparam("targets", expanding=True)),
+    or_(outbox.c.next_attempt_at > _after, outbox.c.lease_until > _after),
+)
 _abandoned = outbox.c.lease_until.is_not(None)
 _LEASE = (
     update(outbox)

@@ -130,7 +130,9 @@ async def test_retry_after_is_honoured(
     assert await relay(store, clock, notifier, sink).run_once() == 1
     row = await _status(store, row_id)
     assert row.next_attempt_at == clock.now() + timedelta(seconds=42)
-    assert await store.next_due_at([LIVECHAT]) == clock.now() + timedelta(seconds=42)
+    assert await store.next_due_at([LIVECHAT], after=clock.now()) == clock.now() + timedelta(
+        seconds=42
+    )
 
 
 async def test_permanent_failure_goes_dead_and_commits_its_change(
