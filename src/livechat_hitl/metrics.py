@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+OUTBOX_CLAIMS = Counter(
+    "hitl_outbox_claims_total",
+    "Claims the relay made, by whether they found rows to deliver (found, empty).",
+    ["result"],
+)
 OUTBOX_DELIVERIES = Counter(
     "hitl_outbox_deliveries_total",
     "Outbox delivery attempts by target and outcome "

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Final, Self
 
@@ -44,6 +44,7 @@ SUPERSEDED: Final = "superseded"
 
 MAX_ERROR_LENGTH = 2000
 MIN_WAIT = 0.01
+DUE_REFRESH = timedelta(seconds=1)
 
 
 class OutboxRelay:
@@ -88,6 +89,8 @@ class OutboxRelay:
             if isinstance(sink, LaneSink) and sink.lane_size > 1
         }
         self._inflight: set[asyncio.Task[list[str]]] = set()
+        self._next_due: datetime | None = None
+        self._next_due_checked: datetime | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.counts: dict[str, int] = {}
@@ -170,6 +173,9 @@ class OutboxRelay:
             claimed_at = self._clock.now()
             if free > 0:
                 want = min(self._batch, free)
+                # The claim sees every commit so far: count their wake-ups as seen, so
+                # only later ones make the next wait return at once.
+                await self._notifier.wait(0)
                 rows = await self._claim(want, claimed_at)
                 lanes = _by_lane(rows)
                 for lane in lanes:
@@ -179,24 +185,47 @@ class OutboxRelay:
                 if len(lanes) == want:
                     continue  # there may be more due right now
             await self._notifier.wait(await self._wait_seconds(free > 0, claimed_at))
+            # One turn of the loop before claiming: the deliveries whose commit woke us
+            # end (and free their slots) meanwhile, so one claim serves them all instead
+            # of one claim per wake-up (most of which found nothing).
+            await asyncio.sleep(0)
 
     async def _wait_seconds(self, can_claim: bool, claimed_at: datetime) -> float:
         if not can_claim:
             return self._idle_wait  # a delivery in flight notifies when it ends
-        due = await self._store.next_due_at(self._targets, after=claimed_at)
+        # The store is asked at most every DUE_REFRESH (or once the time it gave has
+        # come): what changes it meanwhile is this relay's own retries (noted as they
+        # are scheduled), and commits, which wake the loop anyway. Other processes'
+        # retries and abandoned leases are picked up by the next look.
+        checked = self._next_due_checked
+        if (
+            checked is None
+            or claimed_at - checked >= DUE_REFRESH
+            or (self._next_due is not None and self._next_due <= claimed_at)
+        ):
+            self._next_due = await self._store.next_due_at(self._targets, after=claimed_at)
+            self._next_due_checked = claimed_at
+        due = self._next_due
         if due is None:
             return self._idle_wait
         seconds = (due - self._clock.now()).total_seconds()
         return min(max(seconds, MIN_WAIT), self._idle_wait)
 
+    def _expect_due(self, when: datetime) -> None:
+        """Note a retry this relay scheduled (the cached next-due time may be later)."""
+        if self._next_due is None or when < self._next_due:
+            self._next_due = when
+
     async def _claim(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
-        return await self._store.claim_due(
+        rows = await self._store.claim_due(
             now=now or self._clock.now(),
             lease_seconds=self._lease_seconds,
             limit=limit,
             targets=self._targets,
             lanes=self._lanes,
         )
+        metrics.OUTBOX_CLAIMS.labels(result="found" if rows else "empty").inc()
+        return rows
 
     # -- one lane's rows -------------------------------------------------------------
 
@@ -283,6 +312,7 @@ class OutboxRelay:
                 # The peer has it, but the state change lost a race: deliver again
                 # (sinks recognise repeats) and let the sink build the change anew.
                 log.info("outbox row %s: %s; retrying", row.id, exc)
+                self._expect_due(retry_at)
                 await self._store.release(
                     row.id,
                     error=_describe(exc),
@@ -299,6 +329,7 @@ class OutboxRelay:
         if not dead:
             retry_at = self._policy.next_attempt_at(row.attempts + 1, now, outcome.retry_after)
         error = outcome.error[:MAX_ERROR_LENGTH]
+        self._expect_due(retry_at)
         try:
             released = await self._store.release(
                 row.id,

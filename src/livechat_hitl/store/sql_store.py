@@ -41,6 +41,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Row
@@ -471,24 +472,25 @@ class SqlStore:
             # lanes; the order that matters (per handoff and target) is kept by the
             # head-of-line condition.
             params = {"now": now, "limit": limit}
-            per_target = [
-                list((await conn.execute(_claimable(conn, target), params)).all())
-                for target in targets
+            found = [
+                list((await conn.execute(scan, params)).all())
+                for scan in _claim_scans(conn, tuple(targets))
             ]
+            per_target = [[r for rs in found for r in rs if r.target == t] for t in targets]
             heads = _fair_share(per_target, limit)
             if not heads:
                 return []
             ids = [head.id for head in heads]
             for head in heads:
                 size = (lanes or {}).get(OutboxTarget(head.target), 1)
-                if size > 1:
+                if size > 1 and head.has_next:
                     ids += await _followers(conn, head, now, size - 1)
             # A row still carrying a lease was claimed before and never got an outcome
             # recorded (its holder stopped or overran): count that as an attempt, so the
             # sink knows the peer may already have it (`attempts > 0`).
-            await conn.execute(_LEASE, {"ids": ids, "lease": lease_until})
-            claimed = await conn.execute(_CLAIMED, {"ids": ids})
-            return [rows.outbox_from_row(r) for r in claimed.mappings()]
+            leased = await conn.execute(_LEASE_RETURNING, {"ids": ids, "lease": lease_until})
+            claimed = [rows.outbox_from_row(r) for r in leased.mappings()]
+            return sorted(claimed, key=lambda row: row.seq)
 
     async def release(
         self,
@@ -719,10 +721,25 @@ _LEASE = (
         last_error=case((_abandoned, ABANDONED), else_=outbox.c.last_error),
     )
 )
-_CLAIMED = (
-    select(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).order_by(outbox.c.seq)
-)
+_LEASE_RETURNING = _LEASE.returning(*outbox.c)
 _CLAIMABLE: dict[tuple[str, OutboxTarget], Any] = {}
+_CLAIM_SCANS: dict[tuple[str, tuple[OutboxTarget, ...]], list[Any]] = {}
+
+
+def _claim_scans(conn: AsyncConnection, targets: tuple[OutboxTarget, ...]) -> list[Any]:
+    """The statements finding each target's claimable heads (binds: now, limit): one
+    per target under PostgreSQL (FOR UPDATE does not go with UNION), one UNION ALL of
+    them under SQLite (a statement costs more in Python than the scan in SQLite)."""
+    key = (conn.dialect.name, targets)
+    if key not in _CLAIM_SCANS:
+        scans = [_claimable(conn, target) for target in targets]
+        if dialects.is_sqlite(conn) and len(scans) > 1:
+            parts = [select(scan.subquery()) for scan in scans]
+            scans = [union_all(*parts)]
+        _CLAIM_SCANS[key] = scans
+    return _CLAIM_SCANS[key]
+
+
 _FOLLOWERS: dict[str, Any] = {}
 
 
@@ -736,8 +753,20 @@ def _claimable(conn: AsyncConnection, target: OutboxTarget) -> Any:
 
 def _build_claimable(conn: AsyncConnection, target: OutboxTarget) -> Any:
     now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    later = outbox.alias("later")
+    has_next = (
+        select(later.c.seq)
+        .where(
+            later.c.handoff_id == outbox.c.handoff_id,
+            later.c.target == outbox.c.target,
+            later.c.seq > outbox.c.seq,
+            later.c.status != literal_column(f"'{DELIVERED}'"),
+        )
+        .exists()
+        .label("has_next")
+    )
     query = (
-        select(outbox.c.id, outbox.c.handoff_id, outbox.c.target, outbox.c.seq)
+        select(outbox.c.id, outbox.c.handoff_id, outbox.c.target, outbox.c.seq, has_next)
         .where(
             # Literals: the scan follows the partial index `ix_outbox_pending_target` in
             # `seq` order and stops at `limit`, instead of probing every pending row and
