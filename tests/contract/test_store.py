@@ -401,6 +401,27 @@ async def test_commit_many_isolates_a_failing_change(store: SqlStore, clock: Fro
     assert await store.commit_many([repaired]) == [True]
 
 
+async def test_commit_many_of_one_change_gives_its_own_outcome(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    # A batch of one is written without a savepoint; the outcome is the same.
+    now = clock.now()
+    h = handoff(now, conversation_id="conv-one")
+    assert await store.commit(create(h))
+    v1 = stored(h)
+    assert await store.commit(Change(handoff=replace(v1, title="moved on")))
+    stale = Change(handoff=replace(v1, title="late"), events=(event(h, now),), dedup_key="s")
+    [result] = await store.commit_many([stale])
+    assert isinstance(result, StaleHandoff)
+    busy = create(handoff(now, conversation_id="conv-one"))
+    [result] = await store.commit_many([busy])
+    assert isinstance(result, ConversationBusy)
+    fresh = Change(events=(event(h, now),), dedup_key="s")  # the stale one kept no key
+    assert await store.commit_many([fresh]) == [True]
+    assert await store.commit_many([Change(events=(event(h, now),), dedup_key="s")]) == [False]
+    assert len(await store.events_after(0)) == 1
+
+
 async def test_commit_many_of_only_new_rows_isolates_a_failing_change(
     store: SqlStore, clock: FrozenClock
 ) -> None:

@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, Table, event, text
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -81,8 +82,20 @@ def runs_inline(engine: AsyncEngine) -> bool:
     return is_sqlite(engine) and not is_memory_sqlite(url) and not url.query
 
 
+def sync_twin(engine: AsyncEngine) -> Engine:
+    """A synchronous engine on the same SQLite file (the standard sqlite3 driver), for
+    statements run in the loop's thread without SQLAlchemy's asyncio layer."""
+    twin = sa_create_engine(engine.url.set(drivername="sqlite"))
+    _configure_sqlite_engine(twin)
+    return twin
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+    _configure_sqlite_engine(engine.sync_engine)
+
+
+def _configure_sqlite_engine(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN (below) instead of the driver's legacy control.
         dbapi_connection.isolation_level = None
@@ -95,7 +108,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # A writer takes the lock up front: a deferred transaction that reads and then
         # writes could fail to upgrade while another process writes.
