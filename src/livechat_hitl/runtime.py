@@ -98,22 +98,22 @@ class Gateway:
             await stack.aclose()
 
     async def _http(
-        self,
-        stack: contextlib.AsyncExitStack,
-        given: httpx.AsyncClient | None,
-        *,
-        busy: bool = True,
+        self, stack: contextlib.AsyncExitStack, given: httpx.AsyncClient | None
     ) -> httpx.AsyncClient:
-        """The given client, or one of ours: on aiohttp's pool for the busy paths
-        (LiveChat, the bot), httpx's own transport for file fetching."""
+        """The given client, or one of ours (httpx's own transport: file fetching)."""
         if given is not None:
             return given
-        transport = AiohttpTransport() if busy else None
         return await stack.enter_async_context(
-            httpx.AsyncClient(
-                timeout=httpx.Timeout(15.0), follow_redirects=False, transport=transport
-            )
+            httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=False)
         )
+
+    @staticmethod
+    def _busy_transport(stack: contextlib.AsyncExitStack) -> httpx.AsyncBaseTransport:
+        """For the busy paths (LiveChat, the bot): aiohttp's pool (outbound.py), used
+        straight through the transport."""
+        transport = AiohttpTransport()
+        stack.push_async_callback(transport.aclose)
+        return transport
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         s = self.settings
@@ -128,7 +128,7 @@ class Gateway:
         credentials = AgentCredentials.from_agent_token(token.get_secret_value()) if token else None
         self.own_account_id = s.livechat_credentials[0] if s.livechat_credentials else None
         self.livechat = LiveChatClient(
-            await self._http(stack, self._livechat_http),
+            self._livechat_http or self._busy_transport(stack),
             api_url=s.livechat_api_url,
             accounts_url=s.livechat_accounts_url,
             agent_credentials=credentials,
@@ -144,7 +144,7 @@ class Gateway:
         directory = ChatUsersDirectory(self.livechat)
         inbound = InboundService(self.clock, events, directory, own_account_id=self.own_account_id)
         fetcher = self.fetcher = FileFetcher(
-            await self._http(stack, self._fetch_http, busy=False),
+            await self._http(stack, self._fetch_http),
             only_allowed=s.fetch_only_allowlist,
             allow=[*s.fetch_allowlist_hosts, *(str(n) for n in s.fetch_allowlist_networks)],
         )
@@ -157,12 +157,8 @@ class Gateway:
         if s.bot_webhook_url is not None:
             if s.bot_webhook_secret is None:
                 raise ValueError("HITL_BOT_WEBHOOK_SECRET is required with HITL_BOT_WEBHOOK_URL")
-            bot_transport = self._bot_transport
-            if bot_transport is None:
-                bot_transport = AiohttpTransport()
-                stack.push_async_callback(bot_transport.aclose)
             sinks[OutboxTarget.BOT_WEBHOOK] = BotWebhookSink(
-                bot_transport,
+                self._bot_transport or self._busy_transport(stack),
                 s.bot_webhook_url,
                 s.bot_webhook_secret,
                 self.clock,

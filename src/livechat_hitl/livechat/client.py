@@ -6,8 +6,10 @@ APIs) or `LiveChatClient.send` (accounts API and anything else): they add authen
 failure into a `LiveChatError` (errors.py). Typed methods live in agent.py, customer.py,
 configuration.py and accounts.py and only build bodies and read answers.
 
-The `httpx.AsyncClient` is injected and owned by the caller, so tests and the sandbox pass
-`httpx.ASGITransport(simulator_app)` or `httpx.MockTransport(handler)`.
+The `httpx.AsyncClient` (or a bare transport, which the gateway uses: requests are built
+here, complete, so httpx's client layer is only cost) is injected and owned by the
+caller, so tests and the sandbox pass `httpx.ASGITransport(simulator_app)` or
+`httpx.MockTransport(handler)`.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class LiveChatClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | httpx.AsyncBaseTransport,
         *,
         api_url: str = DEFAULT_API_URL,
         accounts_url: str = DEFAULT_ACCOUNTS_URL,
@@ -241,7 +243,12 @@ class LiveChatClient:
             # server that trickles bytes, or a transport that ignores them (ASGITransport),
             # would hold the call forever. The deadline bounds the whole exchange.
             async with asyncio.timeout(self._deadline):
-                response = await self._http.send(request)
+                if isinstance(self._http, httpx.AsyncClient):
+                    response = await self._http.send(request)
+                else:
+                    # Straight through the transport: the request is complete, and the
+                    # client layer (auth, redirects, cookies) is nothing but cost here.
+                    response = await self._http.handle_async_request(request)
                 await response.aread()
         except (httpx.TimeoutException, TimeoutError) as error:
             logger.debug("LiveChat %s timed out", name)

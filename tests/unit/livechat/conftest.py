@@ -19,9 +19,11 @@ def fixture_credentials() -> AgentCredentials:
     return AgentCredentials.from_pat(ACCOUNT_ID, PAT)
 
 
-@pytest.fixture(name="client")
-async def fixture_client(fake: FakeLiveChat, credentials: AgentCredentials):
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+@pytest.fixture(name="client", params=["client", "transport"])
+async def fixture_client(request, fake: FakeLiveChat, credentials: AgentCredentials):
+    # An httpx client (tests, the sandbox) or a bare transport (what the gateway uses).
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as client:
+        http = client if request.param == "client" else httpx.MockTransport(fake)
         yield LiveChatClient(
             http,
             api_url="http://lc.test",
