@@ -91,6 +91,7 @@ class OutboxRelay:
         self._inflight: set[asyncio.Task[list[str]]] = set()
         self._next_due: datetime | None = None
         self._next_due_checked: datetime | None = None
+        self._noted: list[datetime] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.counts: dict[str, int] = {}
@@ -203,7 +204,10 @@ class OutboxRelay:
             or claimed_at - checked >= DUE_REFRESH
             or (self._next_due is not None and self._next_due <= claimed_at)
         ):
-            self._next_due = await self._store.next_due_at(self._targets, after=claimed_at)
+            self._noted = []  # retries noted while the store answers count too
+            found = await self._store.next_due_at(self._targets, after=claimed_at)
+            times = [t for t in (found, *self._noted) if t is not None]
+            self._next_due = min(times) if times else None
             self._next_due_checked = claimed_at
         due = self._next_due
         if due is None:
@@ -215,6 +219,7 @@ class OutboxRelay:
         """Note a retry this relay scheduled (the cached next-due time may be later)."""
         if self._next_due is None or when < self._next_due:
             self._next_due = when
+        self._noted.append(when)
 
     async def _claim(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         rows = await self._store.claim_due(
