@@ -91,7 +91,7 @@ class OutboxRelay:
         self._inflight: set[asyncio.Task[list[str]]] = set()
         self._next_due: datetime | None = None
         self._next_due_checked: datetime | None = None
-        self._noted: list[datetime] = []
+        self._noted: datetime | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.counts: dict[str, int] = {}
@@ -204,9 +204,9 @@ class OutboxRelay:
             or claimed_at - checked >= DUE_REFRESH
             or (self._next_due is not None and self._next_due <= claimed_at)
         ):
-            self._noted = []  # retries noted while the store answers count too
+            self._noted = None  # a retry noted while the store answers counts too
             found = await self._store.next_due_at(self._targets, after=claimed_at)
-            times = [t for t in (found, *self._noted) if t is not None]
+            times = [t for t in (found, self._noted) if t is not None]
             self._next_due = min(times) if times else None
             self._next_due_checked = claimed_at
         due = self._next_due
@@ -219,7 +219,8 @@ class OutboxRelay:
         """Note a retry this relay scheduled (the cached next-due time may be later)."""
         if self._next_due is None or when < self._next_due:
             self._next_due = when
-        self._noted.append(when)
+        if self._noted is None or when < self._noted:
+            self._noted = when
 
     async def _claim(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         rows = await self._store.claim_due(
