@@ -27,8 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
-from livechat_hitl.store.inline_sqlite import inline_connector
-
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a write transaction sets so that SQLite takes the write lock at BEGIN.
 IMMEDIATE = "hitl_begin_immediate"
@@ -67,17 +65,17 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(
             target, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
-    elif target.query:
-        engine = create_async_engine(target)  # driver options in the URL: plain aiosqlite
     else:
-        # SQLite calls run in the loop's thread, not aiosqlite's worker (inline_sqlite.py).
-        engine = create_async_engine(target, async_creator=inline_connector(target.database or ""))
+        # aiosqlite: migrations and tools. The store's own statements on a file go
+        # through `sync_twin` instead, in the loop's thread (SqlStore).
+        engine = create_async_engine(target)
     _configure_sqlite(engine)
     return engine
 
 
 def runs_inline(engine: AsyncEngine) -> bool:
-    """Whether `create_engine` gave this engine SQLite calls in the loop's thread."""
+    """Whether the store runs this engine's statements in the loop's thread, on a
+    synchronous twin: SQLite on a local file, without driver options in the URL."""
     url = engine.url
     return is_sqlite(engine) and not is_memory_sqlite(url) and not url.query
 
