@@ -276,14 +276,14 @@ class SqlStore:
         message_rows = [rows.message_values(m) for c in applied for m in c.messages]
         event_rows = [rows.event_values(e) for c in applied for e in c.events]
         outbox_rows = [_new_outbox_row(i, now) for c in applied for i in c.outbox]
-        for table, values in (
-            (transitions, transition_rows),
-            (messages, message_rows),
-            (events, event_rows),
-            (outbox, outbox_rows),
+        for statement, values in (
+            (_INSERT_TRANSITION, transition_rows),
+            (_INSERT_MESSAGE, message_rows),
+            (_INSERT_EVENT, event_rows),
+            (_INSERT_OUTBOX, outbox_rows),
         ):
             if values:
-                await conn.execute(insert(table), values)
+                await conn.execute(statement, values)
         if event_rows or outbox_rows:
             await dialects.announce_commit(conn)
         return results
@@ -760,7 +760,7 @@ _NEXT_DUE = select(func.min(_due_or_free)).where(
     or_(outbox.c.next_attempt_at > _after, outbox.c.lease_until > _after),
 )
 _abandoned = outbox.c.lease_until.is_not(None)
-_LEASE = (
+_LEASE_RETURNING = (
     update(outbox)
     .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
     .values(
@@ -768,9 +768,8 @@ _LEASE = (
         attempts=case((_abandoned, outbox.c.attempts + 1), else_=outbox.c.attempts),
         last_error=case((_abandoned, ABANDONED), else_=outbox.c.last_error),
     )
+    .returning(*outbox.c)
 )
-_LEASE_RETURNING = _LEASE.returning(*outbox.c)
-_CLAIMABLE: dict[tuple[str, OutboxTarget], Any] = {}
 _CLAIM_SCANS: dict[tuple[str, tuple[OutboxTarget, ...]], list[Any]] = {}
 
 
@@ -780,7 +779,7 @@ def _claim_scans(conn: AsyncConnection, targets: tuple[OutboxTarget, ...]) -> li
     them under SQLite (a statement costs more in Python than the scan in SQLite)."""
     key = (conn.dialect.name, targets)
     if key not in _CLAIM_SCANS:
-        scans = [_claimable(conn, target) for target in targets]
+        scans = [_claimable(conn, target) for target in targets]  # built once per key
         if dialects.is_sqlite(conn) and len(scans) > 1:
             parts = [select(scan.subquery()) for scan in scans]
             scans = [union_all(*parts)]
@@ -793,13 +792,6 @@ _FOLLOWERS: dict[str, Any] = {}
 
 def _claimable(conn: AsyncConnection, target: OutboxTarget) -> Any:
     """The oldest due rows of `target` that head their handoff's lane (binds: now, limit)."""
-    key = (conn.dialect.name, target)
-    if key not in _CLAIMABLE:
-        _CLAIMABLE[key] = _build_claimable(conn, target)
-    return _CLAIMABLE[key]
-
-
-def _build_claimable(conn: AsyncConnection, target: OutboxTarget) -> Any:
     now = bindparam("now", type_=outbox.c.next_attempt_at.type)
     later = outbox.alias("later")
     has_next = (
