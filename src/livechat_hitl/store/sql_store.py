@@ -44,7 +44,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
@@ -67,6 +67,7 @@ from livechat_hitl.domain.states import HandoffState
 from livechat_hitl.errors import ConversationBusy, StaleHandoff
 from livechat_hitl.ports import Clock, EventNotifier
 from livechat_hitl.store import dialects, rows
+from livechat_hitl.store.inline import InlineConnection, prepared
 from livechat_hitl.store.migrate import migrate_engine
 from livechat_hitl.store.notifier import LocalNotifier
 from livechat_hitl.store.tables import (
@@ -87,43 +88,6 @@ ABANDONED = "lease expired without an outcome (the claiming process stopped or o
 
 class _AlreadyDone(Exception):
     """Roll the transaction back and report the change as already applied."""
-
-
-class _InlineConnection:
-    """The part of `AsyncConnection` the store uses, over a synchronous connection whose
-    statements run right here in the loop's thread.
-
-    For SQLite on a local file: in WAL mode with synchronous=NORMAL a statement takes
-    microseconds and a commit does not fsync, so running it inline is cheaper than any
-    hand-off (aiosqlite's worker thread cost ~8 thread round trips per query, and
-    SQLAlchemy's asyncio layer a greenlet per statement). The one thing that can block
-    is another process's write lock (`busy_timeout`): the gateway is the only writer of
-    its SQLite file (several processes are PostgreSQL's job), and this process's writers
-    queue on an asyncio lock in the store."""
-
-    def __init__(self, conn: Connection, **options: Any) -> None:
-        self._conn = conn.execution_options(**options) if options else conn
-        self.dialect = conn.dialect
-
-    @property
-    def closed(self) -> bool:
-        return self._conn.closed
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        return self._conn.execute(statement, parameters)
-
-    @contextlib.asynccontextmanager
-    async def begin(self) -> AsyncIterator[None]:
-        with self._conn.begin():
-            yield
-
-    @contextlib.asynccontextmanager
-    async def begin_nested(self) -> AsyncIterator[None]:
-        with self._conn.begin_nested():
-            yield
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 class SqlStore:
@@ -148,8 +112,8 @@ class SqlStore:
         # for the statement itself, and SQLAlchemy's asyncio layer (a greenlet per
         # statement, the driver adapter) about half of those 40 µs.
         self._twin = dialects.sync_twin(engine) if dialects.runs_inline(engine) else None
-        self._reader: _InlineConnection | None = None
-        self._writer: _InlineConnection | None = None
+        self._reader: InlineConnection | None = None
+        self._writer: InlineConnection | None = None
 
     @property
     def backend(self) -> str:
@@ -173,8 +137,7 @@ class SqlStore:
                 await stack.enter_async_context(self._writer_lock)
             if self._twin is not None:
                 if self._writer is None or self._writer.closed:
-                    options = {dialects.IMMEDIATE: True}
-                    self._writer = _InlineConnection(self._twin.connect(), **options)
+                    self._writer = InlineConnection(self._twin.connect(), immediate=True)
                 await stack.enter_async_context(self._writer.begin())
                 yield cast(AsyncConnection, self._writer)
                 return
@@ -186,8 +149,7 @@ class SqlStore:
         if self._twin is not None:
             # Statements run one at a time in this thread, each its own transaction.
             if self._reader is None or self._reader.closed:
-                options = {"isolation_level": "AUTOCOMMIT"}
-                self._reader = _InlineConnection(self._twin.connect(), **options)
+                self._reader = InlineConnection(self._twin.connect())
             yield cast(AsyncConnection, self._reader)
             return
         async with contextlib.AsyncExitStack() as stack:
@@ -259,7 +221,7 @@ class SqlStore:
         keys = list(dict.fromkeys(c.dedup_key for c in changes if c.dedup_key is not None))
         new_keys: set[str] = set()
         if keys:
-            stmt = dialects.insert_ignoring_conflicts(conn, dedup_keys).returning(dedup_keys.c.key)
+            stmt = _insert_dedup_key_returning(conn)
             params = [{"key": key, "created_at": now} for key in keys]
             new_keys = set((await conn.execute(stmt, params)).scalars())
         results: list[bool | Exception] = []
@@ -695,7 +657,7 @@ def _adds_rows_only(change: Change) -> bool:
 
 
 def _handoff_by(column: Any) -> Any:
-    return (
+    return prepared(
         select(handoffs)
         .where(column == bindparam("key"))
         .order_by(handoffs.c.created_at.desc(), handoffs.c.id.desc())
@@ -706,16 +668,18 @@ def _handoff_by(column: Any) -> Any:
 _HANDOFF_BY_ID = _handoff_by(handoffs.c.id)
 _HANDOFF_BY_OPEN_CONVERSATION = _handoff_by(handoffs.c.open_conversation_id)
 _HANDOFF_BY_CHAT = _handoff_by(handoffs.c.chat_id)
-_INSERT_TRANSITION = insert(transitions)
-_INSERT_MESSAGE = insert(messages)
-_INSERT_EVENT = insert(events)
-_INSERT_OUTBOX = insert(outbox)
-_INSERT_HANDOFF = insert(handoffs)
-_UPDATE_HANDOFF = update(handoffs).where(
-    handoffs.c.id == bindparam("b_id"), handoffs.c.version == bindparam("b_version")
+_INSERT_TRANSITION = prepared(insert(transitions))
+_INSERT_MESSAGE = prepared(insert(messages))
+_INSERT_EVENT = prepared(insert(events))
+_INSERT_OUTBOX = prepared(insert(outbox))
+_INSERT_HANDOFF = prepared(insert(handoffs))
+_UPDATE_HANDOFF = prepared(
+    update(handoffs).where(
+        handoffs.c.id == bindparam("b_id"), handoffs.c.version == bindparam("b_version")
+    )
 )
-_UPDATE_HANDOFF_IN_STATE = _UPDATE_HANDOFF.where(handoffs.c.state == bindparam("b_state"))
-_MARK_DELIVERED = (
+_UPDATE_HANDOFF_IN_STATE = prepared(_UPDATE_HANDOFF.where(handoffs.c.state == bindparam("b_state")))
+_MARK_DELIVERED = prepared(
     update(outbox)
     .where(
         outbox.c.id.in_(bindparam("ids", expanding=True)),
@@ -728,21 +692,36 @@ _MARK_DELIVERED = (
         attempts=outbox.c.attempts + 1,
     )
 )
-_MARK_DELIVERED_UNDER_LEASE = _MARK_DELIVERED.where(outbox.c.lease_until == bindparam("lease"))
+_MARK_DELIVERED_UNDER_LEASE = prepared(
+    _MARK_DELIVERED.where(outbox.c.lease_until == bindparam("lease"))
+)
 _DEDUP_INSERTS: dict[str, Any] = {}
 
 
 def _insert_dedup_key(conn: AsyncConnection) -> Any:
     name = conn.dialect.name
     if name not in _DEDUP_INSERTS:
-        _DEDUP_INSERTS[name] = dialects.insert_ignoring_conflicts(conn, dedup_keys)
+        _DEDUP_INSERTS[name] = prepared(dialects.insert_ignoring_conflicts(conn, dedup_keys))
     return _DEDUP_INSERTS[name]
 
 
-_RELAYED_EVENT_IDS = select(messages.c.livechat_event_id).where(
-    messages.c.handoff_id == bindparam("handoff_id"),
-    messages.c.direction == literal_column(f"'{Direction.TO_BOT}'"),
-    messages.c.livechat_event_id.in_(bindparam("event_ids", expanding=True)),
+_DEDUP_INSERTS_RETURNING: dict[str, Any] = {}
+
+
+def _insert_dedup_key_returning(conn: AsyncConnection) -> Any:
+    name = conn.dialect.name
+    if name not in _DEDUP_INSERTS_RETURNING:
+        stmt = dialects.insert_ignoring_conflicts(conn, dedup_keys).returning(dedup_keys.c.key)
+        _DEDUP_INSERTS_RETURNING[name] = prepared(stmt)
+    return _DEDUP_INSERTS_RETURNING[name]
+
+
+_RELAYED_EVENT_IDS = prepared(
+    select(messages.c.livechat_event_id).where(
+        messages.c.handoff_id == bindparam("handoff_id"),
+        messages.c.direction == literal_column(f"'{Direction.TO_BOT}'"),
+        messages.c.livechat_event_id.in_(bindparam("event_ids", expanding=True)),
+    )
 )
 
 
@@ -754,13 +733,15 @@ _due_or_free = case(
     else_=outbox.c.next_attempt_at,
 )
 _after = bindparam("after", type_=outbox.c.next_attempt_at.type)
-_NEXT_DUE = select(func.min(_due_or_free)).where(
-    outbox.c.status == literal_column(f"'{PENDING}'"),  # ix_outbox_pending_target
-    outbox.c.target.in_(bindparam("targets", expanding=True)),
-    or_(outbox.c.next_attempt_at > _after, outbox.c.lease_until > _after),
+_NEXT_DUE = prepared(
+    select(func.min(_due_or_free)).where(
+        outbox.c.status == literal_column(f"'{PENDING}'"),  # ix_outbox_pending_target
+        outbox.c.target.in_(bindparam("targets", expanding=True)),
+        or_(outbox.c.next_attempt_at > _after, outbox.c.lease_until > _after),
+    )
 )
 _abandoned = outbox.c.lease_until.is_not(None)
-_LEASE_RETURNING = (
+_LEASE_RETURNING = prepared(
     update(outbox)
     .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
     .values(
@@ -783,7 +764,7 @@ def _claim_scans(conn: AsyncConnection, targets: tuple[OutboxTarget, ...]) -> li
         if dialects.is_sqlite(conn) and len(scans) > 1:
             parts = [select(scan.subquery()) for scan in scans]
             scans = [union_all(*parts)]
-        _CLAIM_SCANS[key] = scans
+        _CLAIM_SCANS[key] = [prepared(scan) for scan in scans]
     return _CLAIM_SCANS[key]
 
 
@@ -851,7 +832,7 @@ async def _followers(conn: AsyncConnection, head: Row[Any], now: datetime, limit
         if not dialects.is_sqlite(conn):
             # Plain FOR UPDATE, not SKIP LOCKED: skipping a row would open a gap.
             query = query.with_for_update(of=outbox)
-        _FOLLOWERS[name] = query
+        _FOLLOWERS[name] = prepared(query)
     params = {"handoff_id": head.handoff_id, "target": head.target, "seq": head.seq, "limit": limit}
     found: list[str] = []
     for row in await conn.execute(_FOLLOWERS[name], params):

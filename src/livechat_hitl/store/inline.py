@@ -1,0 +1,282 @@
+"""`InlineConnection`: SQLite statements run in the event loop's thread, straight on the
+`sqlite3` connection for the store's prepared statements.
+
+For SQLite on a local file, in WAL mode with synchronous=NORMAL, a statement takes
+microseconds and a commit does not fsync, so running it inline is cheaper than any
+hand-off (aiosqlite's worker thread cost ~8 thread round trips per query, and
+SQLAlchemy's asyncio layer a greenlet per statement). The one thing that can block is
+another process's write lock (`busy_timeout`): the gateway is the only writer of its
+SQLite file (several processes are PostgreSQL's job), and this process's writers queue
+on an asyncio lock in the store.
+
+Even synchronously, SQLAlchemy's execution of a cached statement (cache key, execution
+context, events, result metadata) cost ~5x the SQLite work itself on the store's hot
+statements (bench/RESULTS.md). A statement the store marks with `prepared()` is
+compiled by SQLAlchemy once (per set of parameter names), then executed on the DBAPI
+cursor with the same bind and result processors SQLAlchemy would apply, and errors
+wrapped the same way (`sqlalchemy.exc.IntegrityError` …). Any other statement goes
+through SQLAlchemy on the same connection. Transactions and savepoints are issued
+directly, so both kinds of statement share them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert, Update, UpdateBase
+from sqlalchemy.sql.selectable import SelectBase
+
+Processor = Callable[[Any], Any] | None
+S = TypeVar("S", bound=ClauseElement)
+
+# Statements the store prepared: id -> the statement itself (kept alive, so the id stays
+# its own). Only long-lived statements (module constants, per-dialect caches) belong here.
+_PREPARED: dict[int, ClauseElement] = {}
+
+
+def prepared(statement: S) -> S:
+    """Mark a long-lived statement to be run on the DBAPI cursor by `InlineConnection`."""
+    _PREPARED[id(statement)] = statement
+    return statement
+
+
+class _Plan:
+    """One compiled form of a prepared statement, with its processors."""
+
+    __slots__ = ("binders", "compiled", "expanding", "keys", "loaders", "names", "returns", "sql")
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
+        column_keys = list(keys) if isinstance(statement, Insert | Update) else None
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        assert isinstance(compiled, SQLCompiler)
+        self.compiled = compiled
+        self.expanding = "POSTCOMPILE" in compiled.string
+        self.sql = compiled.string
+        self.names = tuple(compiled.positiontup or ())
+        self.binders = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.names
+        )
+        columns: Sequence[Any] = ()
+        if isinstance(statement, SelectBase):
+            columns = list(statement.selected_columns)
+        elif isinstance(statement, UpdateBase):
+            columns = list(statement.exported_columns)
+        self.returns = bool(columns)
+        self.keys: tuple[str, ...] | None = None  # named by the cursor, as SQLAlchemy does
+        self.loaders = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+
+    def bind(self, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        if not self.expanding:
+            values = self.compiled.construct_params(params)
+            return self.sql, _process(self.names, self.binders, values)
+        # IN (…) of a list: SQLAlchemy renders one placeholder per item; each takes the
+        # processor of the parameter it came from.
+        state = self.compiled.construct_expanded_state(params)
+        by_name = dict(zip(self.names, self.binders, strict=True))
+        for name, expanded in state.parameter_expansion.items():
+            for item in expanded:
+                by_name[item] = by_name.get(name)
+        names = tuple(state.positiontup or ())
+        binders = tuple(by_name.get(name) for name in names)
+        return state.statement, _process(names, binders, state.parameters)
+
+    def named(self, cursor: sqlite3.Cursor) -> tuple[str, ...]:
+        if self.keys is None:
+            self.keys = tuple(column[0] for column in cursor.description or ())
+        return self.keys
+
+    def load(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        loaders = self.loaders
+        if not any(loaders):
+            return raw
+        return [
+            tuple(v if f is None or v is None else f(v) for f, v in zip(loaders, r, strict=True))
+            for r in raw
+        ]
+
+
+def _process(
+    names: tuple[str, ...], binders: tuple[Processor, ...], values: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    out = []
+    for name, binder in zip(names, binders, strict=True):
+        value = values[name]
+        out.append(value if binder is None else binder(value))
+    return tuple(out)
+
+
+class Rows:
+    """The part of SQLAlchemy's `Result` the store uses, over fetched rows."""
+
+    __slots__ = ("_keys", "_rows", "rowcount")
+
+    def __init__(self, keys: tuple[str, ...], rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self._keys = keys
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[_Row]:
+        return iter(self.all())
+
+    def all(self) -> list[_Row]:
+        index = {key: i for i, key in enumerate(self._keys)}
+        return [_Row(index, row) for row in self._rows]
+
+    def mappings(self) -> _Mappings:
+        return _Mappings([dict(zip(self._keys, row, strict=True)) for row in self._rows])
+
+    def scalars(self) -> Iterator[Any]:
+        return (row[0] for row in self._rows)
+
+    def first(self) -> _Row | None:
+        rows = self.all()
+        return rows[0] if rows else None
+
+    def scalar_one(self) -> Any:
+        if len(self._rows) != 1:
+            raise sa_exc.NoResultFound("expected exactly one row")
+        return self._rows[0][0]
+
+    def scalar_one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise sa_exc.MultipleResultsFound("expected at most one row")
+        return self._rows[0][0] if self._rows else None
+
+
+class _Row(tuple[Any, ...]):
+    """A row with attribute access by column key (like SQLAlchemy's `Row`)."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, index: dict[str, int], values: tuple[Any, ...]) -> _Row:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _Mappings(list[dict[str, Any]]):
+    def first(self) -> dict[str, Any] | None:
+        return self[0] if self else None
+
+    def all(self) -> list[dict[str, Any]]:
+        return list(self)
+
+
+class InlineConnection:
+    """The part of `AsyncConnection` the store uses, over a synchronous SQLAlchemy
+    connection to SQLite whose statements run right here in the loop's thread.
+
+    `immediate`: transactions take the write lock at BEGIN (the store's writer). Without
+    a transaction every statement commits on its own (the store's reader)."""
+
+    def __init__(self, conn: Connection, *, immediate: bool = False) -> None:
+        # SQLAlchemy must not begin or end transactions on this connection: this class
+        # does, on the DBAPI connection, for its own statements and SQLAlchemy's alike.
+        self._conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        self._raw = raw
+        self._begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        self._plans: dict[tuple[int, tuple[str, ...]], _Plan] = {}
+        self._savepoints = 0
+        self.dialect = conn.dialect
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if id(statement) not in _PREPARED:
+            return self._conn.execute(statement, parameters)
+        many = isinstance(parameters, list)
+        batch: list[Mapping[str, Any]] = parameters if many else [parameters or {}]
+        keys = tuple(sorted(batch[0])) if batch else ()
+        plan = self._plans.get((id(statement), keys))
+        if plan is None:
+            plan = self._plans[(id(statement), keys)] = _Plan(statement, self.dialect, keys)
+        cursor = self._raw.cursor()
+        sql = ""
+        try:
+            if many and plan.returns:  # RETURNING for several rows: one at a time
+                fetched: list[tuple[Any, ...]] = []
+                for params in batch:
+                    sql, values = plan.bind(params)
+                    fetched += cursor.execute(sql, values).fetchall()
+                return Rows(plan.named(cursor), plan.load(fetched), len(fetched))
+            if many and not plan.expanding:
+                sql = plan.sql
+                cursor.executemany(sql, [plan.bind(params)[1] for params in batch])
+                return Rows((), [], cursor.rowcount)
+            if many:
+                count = 0
+                for params in batch:
+                    sql, values = plan.bind(params)
+                    count += cursor.execute(sql, values).rowcount
+                return Rows((), [], count)
+            sql, values = plan.bind(batch[0])
+            cursor.execute(sql, values)
+            if not plan.returns:
+                return Rows((), [], cursor.rowcount)
+            raw = cursor.fetchall()
+            return Rows(plan.named(cursor), plan.load(raw), cursor.rowcount)
+        except sqlite3.Error as error:
+            raise _wrapped(sql, parameters, error) from error
+        finally:
+            cursor.close()
+
+    def _run(self, sql: str) -> None:
+        try:
+            self._raw.execute(sql)
+        except sqlite3.Error as error:
+            raise _wrapped(sql, None, error) from error
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[None]:
+        self._run(self._begin_sql)
+        try:
+            yield
+        except BaseException:
+            if self._raw.in_transaction:
+                self._run("ROLLBACK")
+            raise
+        self._run("COMMIT")
+
+    @contextlib.asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        self._savepoints += 1
+        name = f"sp_{self._savepoints}"
+        self._run(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._run(f"ROLLBACK TO SAVEPOINT {name}")
+            self._run(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._run(f"RELEASE SAVEPOINT {name}")
+
+    def close(self) -> None:
+        if self._raw.in_transaction:
+            self._raw.rollback()
+        self._conn.close()
+
+
+def _wrapped(sql: str, parameters: Any, error: sqlite3.Error) -> Exception:
+    """The SQLAlchemy exception SQLAlchemy would raise for `error` (IntegrityError …)."""
+    # Parameters stay out of the message: they may hold a customer's token.
+    return sa_exc.DBAPIError.instance(sql, parameters, error, sqlite3.Error, hide_parameters=True)
