@@ -251,11 +251,11 @@ class InlineConnection:
         self._run(self._begin_sql)
         try:
             yield
+            self._run("COMMIT")
         except BaseException:
-            if self._raw.in_transaction:
+            if self._raw.in_transaction:  # the body failed, or the COMMIT did
                 self._run("ROLLBACK")
             raise
-        self._run("COMMIT")
 
     @contextlib.asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
