@@ -92,7 +92,9 @@ class _Plan:
 
     def named(self, cursor: sqlite3.Cursor) -> tuple[str, ...]:
         if self.keys is None:
-            self.keys = tuple(column[0] for column in cursor.description or ())
+            if not cursor.description:  # nothing was executed (an empty batch)
+                return ()
+            self.keys = tuple(column[0] for column in cursor.description)
         return self.keys
 
     def load(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
