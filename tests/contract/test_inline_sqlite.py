@@ -8,7 +8,7 @@ row counts, the same exception classes. Each statement below runs once through
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,13 @@ async def seeded(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[tuple[SqlS
         yield store, ids
 
 
-def _both(store: SqlStore) -> tuple[InlineConnection, Any]:
+@pytest.fixture
+def inline(seeded: tuple[SqlStore, list[str]]) -> Iterator[InlineConnection]:
+    store, _ = seeded
     assert store._twin is not None
-    return InlineConnection(store._twin.connect()), store._twin.connect()
+    conn = InlineConnection(store._twin.connect())
+    yield conn
+    conn.close()
 
 
 def _plain(result: Any) -> list[dict[str, Any]]:
@@ -49,10 +53,11 @@ def _plain(result: Any) -> list[dict[str, Any]]:
 
 
 async def test_selects_give_what_sqlalchemy_gives(
-    seeded: tuple[SqlStore, list[str]], clock: FrozenClock
+    seeded: tuple[SqlStore, list[str]], inline: InlineConnection, clock: FrozenClock
 ) -> None:
     store, ids = seeded
-    inline, reference = _both(store)
+    assert store._twin is not None
+    reference = store._twin.connect()
     now = clock.now()
     cases: list[tuple[Any, dict[str, Any]]] = [
         (s._HANDOFF_BY_ID, {"key": ids[1]}),
@@ -62,74 +67,63 @@ async def test_selects_give_what_sqlalchemy_gives(
     ]
     for scan in s._claim_scans(inline, TARGETS):  # type: ignore[arg-type]
         cases.append((scan, {"now": now, "limit": 10}))
-    try:
-        for statement, params in cases:
-            mine = await inline.execute(statement, params)
-            theirs = reference.execute(statement, params)
-            assert _plain(mine) == _plain(theirs), statement
-        rows = (await inline.execute(s._HANDOFF_BY_ID, {"key": ids[2]})).mappings().first()
-        assert rows is not None
-        assert isinstance(rows["created_at"], datetime)
-        assert rows["created_at"].tzinfo is not None
-        assert isinstance(rows["user"], dict)
-        heads = (await inline.execute(s._claim_scans(inline, TARGETS)[0], cases[-1][1])).all()  # type: ignore[arg-type]
-        assert heads
-        assert {type(h.has_next) for h in heads} == {bool}
-    finally:
-        inline.close()
-        reference.close()
+    for statement, params in cases:
+        mine = await inline.execute(statement, params)
+        theirs = reference.execute(statement, params)
+        assert _plain(mine) == _plain(theirs), statement
+    rows = (await inline.execute(s._HANDOFF_BY_ID, {"key": ids[2]})).mappings().first()
+    assert rows is not None
+    assert isinstance(rows["created_at"], datetime)
+    assert rows["created_at"].tzinfo is not None
+    assert isinstance(rows["user"], dict)
+    heads = (await inline.execute(s._claim_scans(inline, TARGETS)[0], cases[-1][1])).all()  # type: ignore[arg-type]
+    assert heads
+    assert {type(h.has_next) for h in heads} == {bool}
+    reference.close()
 
 
 async def test_writes_count_and_return_like_sqlalchemy(
-    seeded: tuple[SqlStore, list[str]], clock: FrozenClock
+    seeded: tuple[SqlStore, list[str]], inline: InlineConnection, clock: FrozenClock
 ) -> None:
     store, _ids = seeded
-    inline, _ = _both(store)
     now = clock.now()
     lease = now + timedelta(seconds=30)
-    try:
-        async with inline.begin():
-            pending = list((await inline.execute(select(outbox.c.id))).scalars())
-            leased = await inline.execute(s._LEASE_RETURNING, {"ids": pending[:2], "lease": lease})
-            got = list(leased.mappings())
-            assert [r["id"] for r in got] == pending[:2]
-            assert all(r["lease_until"] == lease for r in got)
-            params = {"ids": pending[:2], "now": now, "lease": lease}
-            done = await inline.execute(s._MARK_DELIVERED_UNDER_LEASE, params)
-            assert done.rowcount == 2
-            again = await inline.execute(s._MARK_DELIVERED_UNDER_LEASE, params)
-            assert again.rowcount == 0
-            keys = [{"key": k, "created_at": now} for k in ("k1", "k2", "k1")]
-            inserted = await inline.execute(s._insert_dedup_key_returning(inline), keys)  # type: ignore[arg-type]
-            assert list(inserted.scalars()) == ["k1", "k2"]
-        row = await store.get_outbox_row(pending[0])
-        assert row is not None
-        assert row.status == "delivered"
-        assert row.delivered_at == now
-    finally:
-        inline.close()
+    async with inline.begin():
+        pending = list((await inline.execute(select(outbox.c.id))).scalars())
+        leased = await inline.execute(s._LEASE_RETURNING, {"ids": pending[:2], "lease": lease})
+        got = list(leased.mappings())
+        assert [r["id"] for r in got] == pending[:2]
+        assert all(r["lease_until"] == lease for r in got)
+        params = {"ids": pending[:2], "now": now, "lease": lease}
+        done = await inline.execute(s._MARK_DELIVERED_UNDER_LEASE, params)
+        assert done.rowcount == 2
+        again = await inline.execute(s._MARK_DELIVERED_UNDER_LEASE, params)
+        assert again.rowcount == 0
+        keys = [{"key": k, "created_at": now} for k in ("k1", "k2", "k1")]
+        inserted = await inline.execute(s._insert_dedup_key_returning(inline), keys)  # type: ignore[arg-type]
+        assert list(inserted.scalars()) == ["k1", "k2"]
+    row = await store.get_outbox_row(pending[0])
+    assert row is not None
+    assert row.status == "delivered"
+    assert row.delivered_at == now
 
 
 async def test_errors_are_sqlalchemys_and_savepoints_undo_only_their_part(
-    seeded: tuple[SqlStore, list[str]], clock: FrozenClock
+    seeded: tuple[SqlStore, list[str]], inline: InlineConnection, clock: FrozenClock
 ) -> None:
     store, _ids = seeded
-    inline, _ = _both(store)
     row = s._new_outbox_row(item(handoff(clock.now())), clock.now())
-    try:
-        async with inline.begin():
-            before = {"key": "before", "created_at": clock.now()}
-            await inline.execute(s._insert_dedup_key(inline), before)  # type: ignore[arg-type]
-            with pytest.raises(IntegrityError) as caught:
-                async with inline.begin_nested():
-                    # no such handoff: the foreign key refuses the row
-                    await inline.execute(s._INSERT_OUTBOX, [row])
-            assert "FOREIGN KEY" in str(caught.value.orig)
-            assert "[parameters" not in str(caught.value)  # may hold a customer's token
-        assert not inline._raw.in_transaction
-        # The key (written before the savepoint) was committed; the outbox row was not.
-        found = await inline.execute(select(dedup_keys.c.key))
-        assert list(found.scalars()) == ["before"]
-        assert await store.get_outbox_row(row["id"]) is None
-    finally:
-        inline.close()
+    async with inline.begin():
+        before = {"key": "before", "created_at": clock.now()}
+        await inline.execute(s._insert_dedup_key(inline), before)  # type: ignore[arg-type]
+        with pytest.raises(IntegrityError) as caught:
+            async with inline.begin_nested():
+                # no such handoff: the foreign key refuses the row
+                await inline.execute(s._INSERT_OUTBOX, [row])
+        assert "FOREIGN KEY" in str(caught.value.orig)
+        assert "[parameters" not in str(caught.value)  # may hold a customer's token
+    assert not inline._raw.in_transaction
+    # The key (written before the savepoint) was committed; the outbox row was not.
+    found = await inline.execute(select(dedup_keys.c.key))
+    assert list(found.scalars()) == ["before"]
+    assert await store.get_outbox_row(row["id"]) is None

@@ -140,15 +140,6 @@ class Rows:
     def scalars(self) -> Iterator[Any]:
         return (row[0] for row in self._rows)
 
-    def first(self) -> _Row | None:
-        rows = self.all()
-        return rows[0] if rows else None
-
-    def scalar_one(self) -> Any:
-        if len(self._rows) != 1:
-            raise sa_exc.NoResultFound("expected exactly one row")
-        return self._rows[0][0]
-
     def scalar_one_or_none(self) -> Any:
         if len(self._rows) > 1:
             raise sa_exc.MultipleResultsFound("expected at most one row")
@@ -175,9 +166,6 @@ class _Row(tuple[Any, ...]):
 class _Mappings(list[dict[str, Any]]):
     def first(self) -> dict[str, Any] | None:
         return self[0] if self else None
-
-    def all(self) -> list[dict[str, Any]]:
-        return list(self)
 
 
 class InlineConnection:
