@@ -17,7 +17,10 @@ import argparse
 import asyncio
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
+
+import httpx
 
 from bench import loadgen
 from bench.procs import Process, Processes
@@ -30,6 +33,23 @@ from bench.run import (
     profile_summary,
     profiled,
 )
+
+
+async def _counters(url: str) -> Counter[str]:
+    """The relay's claims (found/empty) and deliveries (by target) from `/metrics`."""
+    counts: Counter[str] = Counter()
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("hitl_outbox_claims_total{"):
+            counts["claims " + line.split('result="')[1].split('"')[0]] += int(
+                float(line.split()[-1])
+            )
+        elif line.startswith("hitl_outbox_deliveries_total{") and 'outcome="delivered"' in line:
+            counts["delivered " + line.split('target="')[1].split('"')[0]] += int(
+                float(line.split()[-1])
+            )
+    return counts
 
 
 def _ticks(process: Process) -> tuple[int, int]:
@@ -52,6 +72,7 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
         for rate in args.rates:
             tag = bench.tag()
             out = args.profile_dir / f"probe-{rate:g}.txt"
+            counts0 = await _counters(stack.gateway_url)
             cpu0, (user0, system0) = gateway.cpu_seconds(), _ticks(gateway)
             with profiled(gateway, out, args.profile):
                 async with loadgen.client(stack.gateway_url, connections=64) as http:
@@ -61,6 +82,8 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
                 received = await bench.wait_at_bot(tag, len(shots))
             cpu = gateway.cpu_seconds() - cpu0
             user1, system1 = _ticks(gateway)
+            counts = await _counters(stack.gateway_url)
+            counts.subtract(counts0)
             e2e = end_to_end(shots, received)
             delivered = max(1, e2e["received"])
             lat = e2e["latency_ms"]
@@ -74,6 +97,8 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
                 f"{skipped} skipped, {e2e['missing']} lost, {e2e['duplicates']} dup",
                 flush=True,
             )
+            per = ", ".join(f"{k} {v / delivered:.2f}" for k, v in sorted(counts.items()))
+            print(f"  per message: {per}", flush=True)
             if args.profile:
                 for frame, own, incl in profile_summary(out, top=20):
                     print(f"  {own:5.1f}% self {incl:5.1f}% incl  {frame}")
