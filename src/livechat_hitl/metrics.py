@@ -6,7 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_CLAIMS = Counter(
     "hitl_outbox_claims_total",
-    "Claims the relay made, by whether they found rows to deliver (found, empty).",
+    "Claims the relay made, by whether they found rows to deliver (found, empty); "
+    "handed counts rows the transaction that wrote them handed to the relay unclaimed.",
     ["result"],
 )
 OUTBOX_DELIVERIES = Counter(

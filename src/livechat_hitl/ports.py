@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from livechat_hitl.domain.models import (
     Agent,
@@ -138,6 +139,46 @@ class Store(Protocol):
 
     # LiveChat customer identities, one per end user across handoffs
     async def get_identity(self, user_id: str) -> CustomerIdentity | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowsWanted:
+    """What a relay takes now from the transaction that writes new outbox rows."""
+
+    targets: frozenset[OutboxTarget]
+    limit: int
+    lease_seconds: float
+
+
+class RowTaker(Protocol):
+    """A relay that takes new rows straight from the transaction that wrote them."""
+
+    def rows_wanted(self) -> RowsWanted | None:
+        """What it takes now (None: nothing, e.g. every delivery slot is busy)."""
+        ...
+
+    def take(self, rows: list[OutboxRow]) -> None:
+        """Deliver `rows`, claimed (leased) for it by a transaction that committed."""
+        ...
+
+
+@runtime_checkable
+class HandsOverRows(Protocol):
+    """A store that claims a new outbox row in the transaction that writes it, when
+    the row heads its lane and a `RowTaker` wants it, and hands it over after the
+    commit: no claim (and no wake-up of the relay) for that row."""
+
+    def hand_rows_to(self, taker: RowTaker | None) -> bool:
+        """Hand new rows to `taker` from now on (None: to nobody). False when this
+        store does not (then `claim_hint` means nothing)."""
+        ...
+
+    @property
+    def claim_hint(self) -> int:
+        """Grows with every commit that may have left a row claimable that no taker
+        got; while it stays the same, a claim of this process would find nothing
+        (rows made due by time or by other processes aside)."""
+        ...
 
 
 class EventNotifier(Protocol):

@@ -28,7 +28,7 @@ from livechat_hitl.domain.models import Change, OutboxRow, OutboxTarget
 from livechat_hitl.errors import ConversationBusy, StaleHandoff
 from livechat_hitl.outbox.retry import RetryPolicy
 from livechat_hitl.outbox.sinks import Delivered, Failed, LaneOutcome, LaneSink, Sink
-from livechat_hitl.ports import Clock, Committer, EventNotifier, Store
+from livechat_hitl.ports import Clock, Committer, EventNotifier, HandsOverRows, RowsWanted, Store
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,12 @@ class OutboxRelay:
         self._noted: datetime | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        # The store hands this relay the new rows it wants (see `HandsOverRows`); then
+        # a wake-up claims only when something else may be claimable.
+        self._handing: HandsOverRows | None = None  # the store, while it hands rows over
+        self._hint_seen: int | None = None
+        self._must_claim = True
+        self._claimed_at: datetime | None = None
         self.counts: dict[str, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------
@@ -113,7 +119,10 @@ class OutboxRelay:
     def start(self) -> None:
         if self._loop_task is None:
             self._stopping = False
+            self._must_claim = True
             self._loop_task = asyncio.create_task(self._supervise(), name="outbox-relay")
+            if isinstance(self._store, HandsOverRows) and self._store.hand_rows_to(self):
+                self._handing = self._store
 
     async def stop(self) -> None:
         """Stop claiming, give deliveries in flight `stop_grace` seconds, cancel the
@@ -124,6 +133,9 @@ class OutboxRelay:
             # 3.11, `asyncio.wait_for` (the notifier's wait) drops a cancel that arrives
             # just as its inner wait completes, and the loop would sleep `idle_wait` on.
             self._stopping = True
+            if self._handing is not None:
+                self._handing.hand_rows_to(None)
+                self._handing = None
             self._notifier.notify()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -172,24 +184,65 @@ class OutboxRelay:
         while not self._stopping:
             free = self._concurrency - len(self._inflight)
             claimed_at = self._clock.now()
-            if free > 0:
+            if free > 0 and self._may_find(claimed_at):
                 want = min(self._batch, free)
                 # The claim sees every commit so far: count their wake-ups as seen, so
                 # only later ones make the next wait return at once.
                 await self._notifier.wait(0)
+                if self._handing is not None:
+                    self._hint_seen = self._handing.claim_hint
+                self._claimed_at = claimed_at
                 rows = await self._claim(want, claimed_at)
                 lanes = _by_lane(rows)
                 for lane in lanes:
-                    task = asyncio.create_task(self._tracked(lane), name=f"outbox-{lane[0].id}")
-                    self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
-                if len(lanes) == want:
+                    self._launch(lane)
+                self._must_claim = len(lanes) == want
+                if self._must_claim:
                     continue  # there may be more due right now
             await self._notifier.wait(await self._wait_seconds(free > 0, claimed_at))
             # One turn of the loop before claiming: the deliveries whose commit woke us
             # end (and free their slots) meanwhile, so one claim serves them all instead
             # of one claim per wake-up (most of which found nothing).
             await asyncio.sleep(0)
+
+    def _may_find(self, now: datetime) -> bool:
+        """Whether a claim now may find something. Only a store that hands this relay
+        its new rows tells (`claim_hint`); even then, a claim at least every
+        DUE_REFRESH while the loop runs, for rows other processes made due."""
+        if self._handing is None or self._must_claim:
+            return True
+        if self._hint_seen != self._handing.claim_hint:
+            return True
+        if self._claimed_at is None or now - self._claimed_at >= DUE_REFRESH:
+            return True
+        return self._next_due is not None and self._next_due <= now
+
+    def _launch(self, lane: list[OutboxRow]) -> None:
+        task = asyncio.create_task(self._tracked(lane), name=f"outbox-{lane[0].id}")
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    # -- rows the store hands over (HandsOverRows) -------------------------------------
+
+    def rows_wanted(self) -> RowsWanted | None:
+        if self._stopping or not self.running:
+            return None
+        free = self._concurrency - len(self._inflight)
+        if free <= 0:
+            return None
+        return RowsWanted(
+            targets=frozenset(self._targets), limit=free, lease_seconds=self._lease_seconds
+        )
+
+    def take(self, rows: list[OutboxRow]) -> None:
+        if self._stopping or not self.running:
+            # Stopped between the offer and the commit: the rows' lease runs out and a
+            # claim takes them then (as after a crash).
+            log.info("outbox rows %s handed to a stopped relay", ", ".join(r.id for r in rows))
+            return
+        metrics.OUTBOX_CLAIMS.labels(result="handed").inc(len(rows))
+        for lane in _by_lane(rows):
+            self._launch(lane)
 
     async def _wait_seconds(self, can_claim: bool, claimed_at: datetime) -> float:
         if not can_claim:

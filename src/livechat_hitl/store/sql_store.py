@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -65,7 +66,7 @@ from livechat_hitl.domain.models import (
 )
 from livechat_hitl.domain.states import HandoffState
 from livechat_hitl.errors import ConversationBusy, StaleHandoff
-from livechat_hitl.ports import Clock, EventNotifier
+from livechat_hitl.ports import Clock, EventNotifier, RowTaker
 from livechat_hitl.store import dialects, rows
 from livechat_hitl.store.inline import InlineConnection, prepared
 from livechat_hitl.store.migrate import migrate_engine
@@ -84,6 +85,16 @@ PENDING = str(OutboxStatus.PENDING)
 DELIVERED = str(OutboxStatus.DELIVERED)
 DEAD = str(OutboxStatus.DEAD)
 ABANDONED = "lease expired without an outcome (the claiming process stopped or overran)"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Handover:
+    rows: list[OutboxRow]  # claimed for the taker
+    claimable: bool  # something else may be claimable now
+
+
+def _by_seq(row: OutboxRow) -> int:
+    return row.seq
 
 
 class _AlreadyDone(Exception):
@@ -114,6 +125,12 @@ class SqlStore:
         self._twin = dialects.sync_twin(engine) if dialects.runs_inline(engine) else None
         self._reader: InlineConnection | None = None
         self._writer: InlineConnection | None = None
+        self._taker: RowTaker | None = None
+        self._claim_hint = 0
+        # Lanes (handoff, target) where a pending row may wait behind one in flight (a
+        # new row that was not handed over, a claimed row with more behind it): only a
+        # delivery in one of them can make another row claimable.
+        self._crowded: set[tuple[str, str]] = set()
 
     @property
     def backend(self) -> str:
@@ -165,13 +182,17 @@ class SqlStore:
     # -- the one write -------------------------------------------------------------
 
     async def commit(self, change: Change) -> bool:
+        handed: _Handover | None = None
         try:
             async with self._write() as conn:
-                applied = await self._apply(conn, change, self.clock.now())
+                now = self.clock.now()
+                applied = await self._apply(conn, change, now)
+                if applied:
+                    handed = await self._hand_over(conn, [change], now)
         except _AlreadyDone:
             return False
         if applied:
-            self.notifier.notify()
+            self._committed(handed)
         return applied
 
     async def commit_many(self, changes: Sequence[Change]) -> list[bool | Exception]:
@@ -209,9 +230,68 @@ class SqlStore:
             except Exception:
                 # ... and when one does, the batch again, a savepoint per change.
                 results = [await self._apply_alone(conn, c, now) for c in changes]
-        if any(result is True for result in results):
-            self.notifier.notify()
+            applied = [c for c, result in zip(changes, results, strict=True) if result is True]
+            handed = await self._hand_over(conn, applied, now) if applied else None
+        if applied:
+            self._committed(handed)
         return results
+
+    # -- new rows straight to the relay (SQLite) --------------------------------------
+
+    def hand_rows_to(self, taker: RowTaker | None) -> bool:
+        """From now on, claim the new outbox rows `taker` wants in the transaction that
+        writes them and hand them over after the commit (SQLite in the loop's thread
+        only: there one process writes at a time, so the head-of-line check in the
+        writing transaction holds until the commit; PostgreSQL claims as before)."""
+        self._taker = taker if self._twin is not None else None
+        return self._twin is not None
+
+    @property
+    def claim_hint(self) -> int:
+        return self._claim_hint
+
+    async def _hand_over(
+        self, conn: AsyncConnection, changes: Sequence[Change], now: datetime
+    ) -> _Handover:
+        """At the end of a write transaction that applied `changes`: lease the new rows
+        the taker wants that head their lanes, and tell whether anything else may have
+        become claimable (a new row not taken, or one waiting behind a delivered row)."""
+        new = [item for change in changes for item in change.outbox]
+        wanted = self._taker.rows_wanted() if self._taker is not None and new else None
+        taken: list[OutboxRow] = []
+        if wanted is not None:
+            ids = [item.id for item in new if item.target in wanted.targets][: wanted.limit]
+            if ids:
+                lease = now + timedelta(seconds=wanted.lease_seconds)
+                params = {"ids": ids, "now": now, "lease": lease}
+                found = await conn.execute(_TAKE_NEW, params)
+                taken = sorted((rows.outbox_from_row(r) for r in found.mappings()), key=_by_seq)
+        claimable = len(taken) < len(new)
+        done = [row_id for change in changes for row_id in change.outbox_done]
+        if done and self._crowded:
+            # Rows delivered in a lane where a row may wait behind them: does one?
+            params = {"ids": done, "now": now}
+            lanes: dict[tuple[str, str], bool] = {}
+            for handoff_id, target, waiting in await conn.execute(_WAITING_BEHIND, params):
+                lanes[(handoff_id, target)] = lanes.get((handoff_id, target), False) or waiting
+            for lane, waiting in lanes.items():
+                if waiting:
+                    claimable = True
+                else:
+                    self._crowded.discard(lane)
+        if len(taken) < len(new) and self._taker is not None:
+            # A new row that was not handed over may wait behind one in flight.
+            handed = {row.id for row in taken}
+            self._crowded.update((i.handoff_id, str(i.target)) for i in new if i.id not in handed)
+        return _Handover(taken, claimable=claimable)
+
+    def _committed(self, handed: _Handover | None) -> None:
+        """After a commit that applied something: count the hint, hand rows, wake up."""
+        if handed is None or handed.claimable:
+            self._claim_hint += 1
+        if handed is not None and handed.rows and self._taker is not None:
+            self._taker.take(handed.rows)
+        self.notifier.notify()
 
     async def _add_rows(
         self, conn: AsyncConnection, changes: Sequence[Change], now: datetime
@@ -492,6 +572,8 @@ class SqlStore:
                 return []
             ids = [head.id for head in heads]
             for head in heads:
+                if head.has_next and self._taker is not None:
+                    self._crowded.add((head.handoff_id, head.target))
                 size = (lanes or {}).get(OutboxTarget(head.target), 1)
                 if size > 1 and head.has_next:
                     ids += await _followers(conn, head, now, size - 1)
@@ -541,6 +623,7 @@ class SqlStore:
         except _AlreadyDone:
             return False  # someone else has (or had) the row: nothing of ours is written
         finally:
+            self._claim_hint += 1
             self.notifier.notify()
         return True
 
@@ -554,6 +637,7 @@ class SqlStore:
             stmt = stmt.where(outbox.c.lease_until == lease_until)
         async with self._write() as conn:
             await conn.execute(stmt.values(lease_until=None))
+        self._claim_hint += 1
         self.notifier.notify()
 
     async def list_outbox(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxRow]:
@@ -587,6 +671,7 @@ class SqlStore:
             if count:
                 await dialects.announce_commit(conn)  # e.g. `outbox retry` from the CLI
         if count:
+            self._claim_hint += 1
             self.notifier.notify()
         return count
 
@@ -604,6 +689,7 @@ class SqlStore:
             if count:
                 await dialects.announce_commit(conn)  # purged dead rows unblock their lanes
         if count:
+            self._claim_hint += 1
             self.notifier.notify()
         return count
 
@@ -857,6 +943,44 @@ def _is_head_of_line() -> Any:
         )
         .exists()
     )
+
+
+# A new row that heads its lane, leased in the transaction that wrote it (binds: ids,
+# now, lease); what a claim would have taken, with nobody's lease to count.
+_TAKE_NEW = prepared(
+    update(outbox)
+    .where(
+        outbox.c.id.in_(bindparam("ids", expanding=True)),
+        outbox.c.status == literal_column(f"'{PENDING}'"),
+        outbox.c.lease_until.is_(None),
+        outbox.c.next_attempt_at <= bindparam("now", type_=outbox.c.next_attempt_at.type),
+        _is_head_of_line(),
+    )
+    .values(lease_until=bindparam("lease", type_=outbox.c.lease_until.type))
+    .returning(*outbox.c)
+)
+# For each row just delivered (binds: ids, now): its lane (handoff, target), and whether
+# a pending row nobody holds waits behind it there (the next claim has one to take).
+_later = outbox.alias("later")
+_WAITING_BEHIND = prepared(
+    select(
+        outbox.c.handoff_id,
+        outbox.c.target,
+        select(_later.c.seq)
+        .where(
+            _later.c.handoff_id == outbox.c.handoff_id,
+            _later.c.target == outbox.c.target,
+            _later.c.seq > outbox.c.seq,
+            _later.c.status == literal_column(f"'{PENDING}'"),
+            or_(
+                _later.c.lease_until.is_(None),
+                _later.c.lease_until < bindparam("now", type_=outbox.c.lease_until.type),
+            ),
+        )
+        .exists()
+        .label("waiting"),
+    ).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def _transition(transition: Transition) -> dict[str, Any]:

@@ -398,3 +398,70 @@ async def test_outcomes_of_lanes_ending_together_share_a_transaction(
     assert worker.counts == {"delivered": 8}
     assert max(batches) > 1  # several lanes' outcomes in one transaction
     assert sum(batches) == 8
+
+
+async def test_rows_written_while_the_relay_runs_need_no_claim(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
+) -> None:
+    """The store hands the relay each new row that heads its lane while it has a free
+    delivery slot; with nothing waiting behind them, the relay's wake-ups claim nothing
+    (no empty claims either)."""
+    claims = 0
+    real_claim = store.claim_due
+
+    async def counting_claim(**kwargs: object) -> list[OutboxRow]:
+        nonlocal claims
+        claims += 1
+        return await real_claim(**kwargs)  # type: ignore[arg-type]
+
+    store.claim_due = counting_claim  # type: ignore[method-assign]
+    sink = FakeSink()
+    async with relay(store, clock, notifier, sink, idle_wait=3600, concurrency=32) as worker:
+        await eventually(lambda: claims >= 1)  # the first pass claims whatever is there
+        before = claims
+        for _ in range(20):
+            await seed(store, clock, 1)
+        await eventually(lambda: len(sink.delivered) == 20)
+        await asyncio.sleep(0.05)
+    assert claims == before
+    assert worker.counts == {"delivered": 20}
+
+
+async def test_no_wake_up_is_lost_when_rows_queue_behind_ones_in_flight(
+    store: SqlStore, clock: FrozenClock, notifier: LocalNotifier, monkeypatch: Any
+) -> None:
+    """Rows of one lane arrive while its head is out, and each delivery writes a row of
+    another lane of the same handoff (an agent message becomes a bot event): every row
+    goes out, in order, on wake-ups alone (the periodic claim and the idle timeout are
+    pushed out of reach, so a lost wake-up hangs the test)."""
+    from livechat_hitl.outbox import relay as relay_module
+
+    monkeypatch.setattr(relay_module, "DUE_REFRESH", timedelta(hours=1))
+    bot = FakeLaneSink(delay=0.003, lane_size=3)
+
+    def to_bot(row: OutboxRow) -> Delivered:
+        event = OutboxItem(f"{row.id}-bot", row.handoff_id, OutboxTarget.BOT_WEBHOOK, "e", {})
+        return Delivered(change=Change(outbox=(event,)))
+
+    inbound = FakeSink(script=to_bot, delay=0.002)
+    handoffs = [new_handoff(clock) for _ in range(3)]
+    for h in handoffs:
+        assert await store.commit(Change(handoff=h))
+    sinks = {LIVECHAT: inbound, OutboxTarget.BOT_WEBHOOK: bot}
+    async with (
+        GroupCommitter(store) as committer,
+        OutboxRelay(store, sinks, clock, notifier, STEADY, idle_wait=3600, committer=committer),
+    ):
+        sent: list[str] = []
+        for n in range(30):
+            h = handoffs[n % 3]
+            item = OutboxItem(f"{h.id}-{n:02d}", h.id, LIVECHAT, "work", {})
+            await committer.commit(Change(outbox=(item,)))
+            sent.append(item.id)
+            if n % 4 == 0:
+                await asyncio.sleep(0.004)
+        await eventually(lambda: len(bot.delivered) == 30, timeout=10)
+    for h in handoffs:
+        mine = [r.id for r in inbound.delivered if r.handoff_id == h.id]
+        assert mine == [i for i in sent if i.startswith(h.id)]
+        assert [r.id for r in bot.delivered if r.handoff_id == h.id] == [f"{i}-bot" for i in mine]
