@@ -82,6 +82,31 @@ async def test_selects_give_what_sqlalchemy_gives(
     reference.close()
 
 
+async def test_lists_of_any_length_bind_like_sqlalchemy(
+    seeded: tuple[SqlStore, list[str]], inline: InlineConnection, clock: FrozenClock
+) -> None:
+    """A statement with an `IN (list)` is expanded once per list length and reused:
+    whatever the order of lengths, each run gives what SQLAlchemy gives."""
+    store, ids = seeded
+    assert store._twin is not None
+    reference = store._twin.connect()
+    rows = (await inline.execute(select(outbox.c.id, outbox.c.handoff_id))).all()
+    later = clock.now() + timedelta(days=1)
+    for size in (3, 1, 0, 3, 2, 1, 6):
+        picked = [row.id for row in rows[:size]]
+        cases: list[tuple[Any, dict[str, Any]]] = [
+            (s._WAITING_BEHIND, {"ids": picked, "now": later}),
+            (s._RELAYED_EVENT_IDS, {"handoff_id": ids[0], "event_ids": picked}),
+            (s._NEXT_DUE, {"after": later, "targets": [str(t) for t in TARGETS][:size]}),
+        ]
+        for statement, params in cases:
+            mine = await inline.execute(statement, params)
+            theirs = reference.execute(statement, params)
+            assert sorted(_plain(mine), key=repr) == sorted(_plain(theirs), key=repr)
+        assert len((await inline.execute(s._WAITING_BEHIND, cases[0][1])).all()) == size
+    reference.close()
+
+
 async def test_writes_count_and_return_like_sqlalchemy(
     seeded: tuple[SqlStore, list[str]], inline: InlineConnection, clock: FrozenClock
 ) -> None:
