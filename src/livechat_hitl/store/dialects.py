@@ -103,6 +103,9 @@ def _configure_sqlite_engine(engine: Engine) -> None:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Statement journals (a multi-row statement inside a transaction) in memory,
+            # not in a temporary file opened and closed around the statement.
+            cursor.execute("PRAGMA temp_store=MEMORY")
         finally:
             cursor.close()
 
