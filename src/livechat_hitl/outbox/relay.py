@@ -6,6 +6,12 @@ a time and in order, because the store only hands out the oldest undelivered row
 handoff. The relay never sleeps per row: with nothing to claim it waits on the notifier
 until the next row is due, or until a commit wakes it.
 
+A store that `HandsOverRows` (SQLite) leases a new row that heads its lane in the
+transaction that writes it and hands it to the relay after the commit (`take`), while
+the relay has a free slot; the relay then claims only when the store's `claim_hint`
+moved (a row was not handed over, or one waits behind a row just delivered), when a
+retry it knows of is due, and at least once a second while it runs.
+
 Several relays (processes) may share one database: each records an outcome under the
 lease of its claim, so a relay that overran its lease (and lost the row to another)
 records nothing; that outcome is counted as `superseded`.

@@ -15,6 +15,10 @@ row, the late relay's outcome is dropped and the new holder's counts. Claiming a
 whose lease ran out without an outcome counts that lost try in `attempts`, so a sink sees
 `attempts > 0` whenever the peer may already have the row.
 
+Hand-over (SQLite): with a `RowTaker` (the relay) registered, a new row that heads its
+lane is leased in the transaction that writes it and handed to the taker after the
+commit; `claim_hint` grows whenever something else may have become claimable.
+
 Several processes: on PostgreSQL, a transaction that adds events or outbox rows (or
 makes rows due again) NOTIFYs `dialects.COMMIT_CHANNEL`, so the `PgListener` of every
 process wakes its waiters once the rows are visible.
