@@ -975,6 +975,8 @@ _WAITING_BEHIND = prepared(
             _later.c.handoff_id == outbox.c.handoff_id,
             _later.c.target == outbox.c.target,
             _later.c.seq > outbox.c.seq,
+            # Both literals: the first lets SQLite use `ix_outbox_undelivered`.
+            _later.c.status != literal_column(f"'{DELIVERED}'"),
             _later.c.status == literal_column(f"'{PENDING}'"),
             or_(
                 _later.c.lease_until.is_(None),

@@ -176,8 +176,9 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("delivered_at", UtcDateTime(), nullable=True),
-    # the "no earlier undelivered row" probe (before ix_outbox_undelivered, kept for
-    # reading a handoff's rows in order)
+    # Lane queries read undelivered rows (ix_outbox_undelivered below); this one is for
+    # the foreign key: an UPDATE of a handoff sets `id` (to itself), and SQLite then
+    # looks for outbox rows of that handoff, a full scan without this index.
     Index("ix_outbox_handoff_id_target_seq", "handoff_id", "target", "seq"),
     # The head-of-line probe ("an earlier undelivered row of this handoff and target?")
     # reads only undelivered rows, not the handoff's whole delivered history.
