@@ -6,7 +6,9 @@ PostgreSQL, the signature-checking bot receiver), the live handoffs and a warm-u
 for each rate an open loop of `incoming_event` webhooks for `--seconds`, waiting until
 the bot has every one. Printed per rate: the gateway's CPU (user + system, from /proc)
 as a share of one core and per message, its user/system split, the end-to-end latency
-percentiles, and the zero-loss check; with `--profile`, py-spy's busiest frames.
+percentiles, the zero-loss check, and per message the relay's claims (found, empty,
+handed over by the writing transaction) and deliveries by target, from `/metrics`;
+with `--profile`, py-spy's busiest frames.
 
     python -m bench.probe [--rates 50,300] [--seconds 10] [--postgres URL] [--profile]
 """
