@@ -9,13 +9,13 @@ from one database) and says so.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from store_builders import create, handoff, item
 
 from livechat_hitl.clock import FrozenClock
-from livechat_hitl.domain.models import Change, OutboxRow, OutboxTarget
+from livechat_hitl.domain.models import Change, Handoff, OutboxItem, OutboxRow, OutboxTarget
 from livechat_hitl.ports import HandsOverRows, RowsWanted
 from livechat_hitl.store import SqlStore
 
@@ -83,13 +83,21 @@ async def test_a_row_heading_its_lane_is_handed_over_leased(
     assert await _claim(store, clock) == []  # they are held
 
 
+async def _one_in_flight(
+    store: SqlStore, clock: FrozenClock, taker: Taker
+) -> tuple[Handoff, OutboxItem, datetime | None]:
+    """A new handoff whose first row was handed over: (handoff, row, its lease)."""
+    h = handoff(clock.now())
+    first = item(h)
+    assert await store.commit(create(h, outbox=(first,)))
+    return h, first, taker.taken[-1][0].lease_until
+
+
 async def test_a_row_behind_one_in_flight_waits_and_the_delivery_says_so(
     store: SqlStore, clock: FrozenClock, taker: Taker
 ) -> None:
-    h = handoff(clock.now())
-    first, second = item(h), item(h)
-    assert await store.commit(create(h, outbox=(first,)))
-    lease = taker.taken[0][0].lease_until
+    h, first, lease = await _one_in_flight(store, clock, taker)
+    second = item(h)
     hint = store.claim_hint
     assert await store.commit(Change(outbox=(second,)))
     assert taker.ids() == [first.id]  # not the head: not handed over
@@ -104,10 +112,7 @@ async def test_a_row_behind_one_in_flight_waits_and_the_delivery_says_so(
 async def test_a_delivery_with_nothing_behind_it_leaves_the_hint(
     store: SqlStore, clock: FrozenClock, taker: Taker
 ) -> None:
-    h = handoff(clock.now())
-    first = item(h)
-    assert await store.commit(create(h, outbox=(first,)))
-    lease = taker.taken[0][0].lease_until
+    _h, first, lease = await _one_in_flight(store, clock, taker)
     hint = store.claim_hint
     assert await store.commit(Change(outbox_done=(first.id,), outbox_lease=lease))
     assert store.claim_hint == hint
@@ -116,10 +121,8 @@ async def test_a_delivery_with_nothing_behind_it_leaves_the_hint(
 async def test_the_next_row_of_a_lane_delivered_in_the_same_commit_is_handed_over(
     store: SqlStore, clock: FrozenClock, taker: Taker
 ) -> None:
-    h = handoff(clock.now())
-    first, second = item(h), item(h)
-    assert await store.commit(create(h, outbox=(first,)))
-    lease = taker.taken[0][0].lease_until
+    h, first, lease = await _one_in_flight(store, clock, taker)
+    second = item(h)
     assert await store.commit(Change(outbox=(second,), outbox_done=(first.id,), outbox_lease=lease))
     assert taker.ids() == [first.id, second.id]
 

@@ -865,17 +865,7 @@ def _claimable(conn: AsyncConnection, target: OutboxTarget) -> Any:
     """The oldest due rows of `target` that head their handoff's lane (binds: now, limit)."""
     now = bindparam("now", type_=outbox.c.next_attempt_at.type)
     later = outbox.alias("later")
-    has_next = (
-        select(later.c.seq)
-        .where(
-            later.c.handoff_id == outbox.c.handoff_id,
-            later.c.target == outbox.c.target,
-            later.c.seq > outbox.c.seq,
-            later.c.status != literal_column(f"'{DELIVERED}'"),
-        )
-        .exists()
-        .label("has_next")
-    )
+    has_next = select(later.c.seq).where(*_behind(later)).exists().label("has_next")
     query = (
         select(outbox.c.id, outbox.c.handoff_id, outbox.c.target, outbox.c.seq, has_next)
         .where(
@@ -933,6 +923,17 @@ async def _followers(conn: AsyncConnection, head: Row[Any], now: datetime, limit
     return found
 
 
+def _behind(later: Any) -> tuple[Any, ...]:
+    """`later` is an undelivered row behind the outer row in its lane (handoff, target).
+    The status is a literal: only then may SQLite use the partial `ix_outbox_undelivered`."""
+    return (
+        later.c.handoff_id == outbox.c.handoff_id,
+        later.c.target == outbox.c.target,
+        later.c.seq > outbox.c.seq,
+        later.c.status != literal_column(f"'{DELIVERED}'"),
+    )
+
+
 def _is_head_of_line() -> Any:
     earlier = outbox.alias("earlier")
     return ~(
@@ -972,11 +973,7 @@ _WAITING_BEHIND = prepared(
         outbox.c.target,
         select(_later.c.seq)
         .where(
-            _later.c.handoff_id == outbox.c.handoff_id,
-            _later.c.target == outbox.c.target,
-            _later.c.seq > outbox.c.seq,
-            # Both literals: the first lets SQLite use `ix_outbox_undelivered`.
-            _later.c.status != literal_column(f"'{DELIVERED}'"),
+            *_behind(_later),
             _later.c.status == literal_column(f"'{PENDING}'"),
             or_(
                 _later.c.lease_until.is_(None),

@@ -47,6 +47,19 @@ def relay(
     )
 
 
+def count_claims(store: SqlStore) -> list[int]:
+    """Counts the store's claims from now on, in the one item of the list returned."""
+    claims = [0]
+    real_claim = store.claim_due
+
+    async def counting_claim(**kwargs: object) -> list[OutboxRow]:
+        claims[0] += 1
+        return await real_claim(**kwargs)  # type: ignore[arg-type]
+
+    store.claim_due = counting_claim  # type: ignore[method-assign]
+    return claims
+
+
 async def _status(store: SqlStore, row_id: str) -> OutboxRow:
     row = await store.get_outbox_row(row_id)
     assert row is not None
@@ -248,20 +261,12 @@ async def test_a_raising_sink_does_not_stop_the_loop(
 async def test_the_loop_sleeps_until_notified(
     store: SqlStore, clock: FrozenClock, notifier: LocalNotifier
 ) -> None:
-    claims = 0
-    real_claim = store.claim_due
-
-    async def counting_claim(**kwargs: object) -> list[OutboxRow]:
-        nonlocal claims
-        claims += 1
-        return await real_claim(**kwargs)  # type: ignore[arg-type]
-
-    store.claim_due = counting_claim  # type: ignore[method-assign]
+    claims = count_claims(store)
     sink = FakeSink()
     async with relay(store, clock, notifier, sink, idle_wait=3600):
-        await eventually(lambda: claims >= 1)
+        await eventually(lambda: claims[0] >= 1)
         await asyncio.sleep(0.2)
-        idle_claims = claims
+        idle_claims = claims[0]
         assert idle_claims <= 2  # asleep, not polling
         _, [row_id] = await seed(store, clock, 1)  # the commit notifies
         await eventually(lambda: len(sink.delivered) == 1, timeout=2)
@@ -406,24 +411,16 @@ async def test_rows_written_while_the_relay_runs_need_no_claim(
     """The store hands the relay each new row that heads its lane while it has a free
     delivery slot; with nothing waiting behind them, the relay's wake-ups claim nothing
     (no empty claims either)."""
-    claims = 0
-    real_claim = store.claim_due
-
-    async def counting_claim(**kwargs: object) -> list[OutboxRow]:
-        nonlocal claims
-        claims += 1
-        return await real_claim(**kwargs)  # type: ignore[arg-type]
-
-    store.claim_due = counting_claim  # type: ignore[method-assign]
+    claims = count_claims(store)
     sink = FakeSink()
     async with relay(store, clock, notifier, sink, idle_wait=3600, concurrency=32) as worker:
-        await eventually(lambda: claims >= 1)  # the first pass claims whatever is there
-        before = claims
+        await eventually(lambda: claims[0] >= 1)  # the first pass claims whatever is there
+        before = claims[0]
         for _ in range(20):
             await seed(store, clock, 1)
         await eventually(lambda: len(sink.delivered) == 20)
         await asyncio.sleep(0.05)
-    assert claims == before
+    assert claims[0] == before
     assert worker.counts == {"delivered": 20}
 
 
