@@ -270,7 +270,8 @@ class SqlStore:
                 params = {"ids": ids, "now": now, "lease": lease}
                 found = await conn.execute(_TAKE_NEW, params)
                 taken = sorted((rows.outbox_from_row(r) for r in found.mappings()), key=_by_seq)
-        claimable = len(taken) < len(new)
+        missed = len(taken) < len(new)  # a new row not handed over: a claim's to take
+        claimable = missed
         done = [row_id for change in changes for row_id in change.outbox_done]
         if done and self._crowded:
             # Rows delivered in a lane where a row may wait behind them: does one?
@@ -283,18 +284,22 @@ class SqlStore:
                     claimable = True
                 else:
                     self._crowded.discard(lane)
-        if len(taken) < len(new) and self._taker is not None:
+        if missed and self._taker is not None:
             # A new row that was not handed over may wait behind one in flight.
             handed = {row.id for row in taken}
             self._crowded.update((i.handoff_id, str(i.target)) for i in new if i.id not in handed)
         return _Handover(taken, claimable=claimable)
 
     def _committed(self, handed: _Handover | None) -> None:
-        """After a commit that applied something: count the hint, hand rows, wake up."""
-        if handed is None or handed.claimable:
-            self._claim_hint += 1
+        """After a commit that applied something: hand rows over, count the hint, wake up."""
         if handed is not None and handed.rows and self._taker is not None:
             self._taker.take(handed.rows)
+        self._outbox_changed(claimable=handed is None or handed.claimable)
+
+    def _outbox_changed(self, *, claimable: bool = True) -> None:
+        """After a commit: a claim may find rows now (`claim_hint`); wake the waiters."""
+        if claimable:
+            self._claim_hint += 1
         self.notifier.notify()
 
     async def _add_rows(
@@ -627,8 +632,7 @@ class SqlStore:
         except _AlreadyDone:
             return False  # someone else has (or had) the row: nothing of ours is written
         finally:
-            self._claim_hint += 1
-            self.notifier.notify()
+            self._outbox_changed()
         return True
 
     async def unclaim(self, row_ids: Sequence[str], *, lease_until: datetime | None) -> None:
@@ -641,8 +645,7 @@ class SqlStore:
             stmt = stmt.where(outbox.c.lease_until == lease_until)
         async with self._write() as conn:
             await conn.execute(stmt.values(lease_until=None))
-        self._claim_hint += 1
-        self.notifier.notify()
+        self._outbox_changed()
 
     async def list_outbox(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxRow]:
         query = select(outbox).order_by(outbox.c.seq).limit(limit)
@@ -675,8 +678,7 @@ class SqlStore:
             if count:
                 await dialects.announce_commit(conn)  # e.g. `outbox retry` from the CLI
         if count:
-            self._claim_hint += 1
-            self.notifier.notify()
+            self._outbox_changed()
         return count
 
     async def purge_outbox(self, *, older_than: datetime) -> int:
@@ -693,8 +695,7 @@ class SqlStore:
             if count:
                 await dialects.announce_commit(conn)  # purged dead rows unblock their lanes
         if count:
-            self._claim_hint += 1
-            self.notifier.notify()
+            self._outbox_changed()
         return count
 
     async def outbox_backlog(self) -> int:
