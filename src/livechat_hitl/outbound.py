@@ -8,6 +8,13 @@ transport cost ~0.3 ms, most of it httpx's client layer (bench/, and the compari
 the commit that added this module). aiohttp does the HTTP/1.1 work; this module only
 translates requests, responses, timeouts and errors.
 
+`AiohttpTransport.exchange` is the busiest paths' way round httpx's objects altogether
+(the LiveChat client's action calls, the bot webhook's POSTs): building an
+`httpx.Request` and reading an `httpx.Response` (URL parsing, header normalisation,
+byte streams) cost as much CPU as aiohttp's own request (cProfile at 300 agent
+messages/s, bench/RESULTS.md). It sends the bytes given and returns the status, the
+headers and the body (up to a limit), with the same errors as the transport.
+
 What the adapter keeps of httpx's transport: no redirects followed (the client decides),
 no cookies, no proxy or `.netrc` from the environment, bodies passed through as sent
 (aiohttp's decompression is off: httpx decodes `Content-Encoding` itself), the
@@ -17,14 +24,30 @@ no cookies, no proxy or `.netrc` from the environment, bodies passed through as 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 import httpx
 import yarl
 
 _CHUNK = 64 * 1024
+_URLS = 256  # parsed URLs kept by `exchange` (the action and webhook URLs repeat)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What `AiohttpTransport.exchange` read: the status, the headers (a case-insensitive
+    mapping) and the body, decoded from gzip/deflate, cut at the limit asked for."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -32,6 +55,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, yarl.URL] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -47,14 +71,49 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        timeout: Mapping[str, float | None],
+        read_limit: int | None = None,
+    ) -> Reply:
+        """Send `content` (already encoded) with exactly `headers` to `url` (already
+        encoded) and read the answer, at most `read_limit` bytes of its body (None: all
+        of it). `timeout`: httpx's phases (`httpx.Timeout(...).as_dict()`). Raises
+        httpx's exceptions, like `handle_async_request`."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = yarl.URL(url, encoded=True)
+            if len(self._urls) < _URLS:
+                self._urls[url] = parsed
+        with _mapped(None):
+            response = await self._client().request(
+                method,
+                parsed,
+                data=content or None,
+                headers=headers,
+                allow_redirects=False,
+                timeout=_timeout(timeout),
+                compress=None,
+            )
+            try:
+                if read_limit is None:
+                    body = await response.read()
+                else:
+                    body = await _read_upto(response, read_limit)
+            finally:
+                if response.content.at_eof():
+                    response.release()  # the connection goes back to the pool
+                else:
+                    response.close()  # a body left unread: the connection cannot be reused
+        return Reply(response.status, response.headers, _decoded(response.headers, body))
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-            connect=timeouts.get("pool"),
-        )
+        timeout = _timeout(request.extensions.get("timeout", {}))
         body = await request.aread()
         with _mapped(request):
             response = await self._client().request(
@@ -80,6 +139,46 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
+def _timeout(phases: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+    """httpx's timeout phases as aiohttp's: each read, the connection, the pool."""
+    return aiohttp.ClientTimeout(
+        total=None,
+        sock_connect=phases.get("connect"),
+        sock_read=phases.get("read"),
+        connect=phases.get("pool"),
+    )
+
+
+async def _read_upto(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.readany()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:limit]
+
+
+def _decoded(headers: Mapping[str, str], body: bytes) -> bytes:
+    """`body` without its `Content-Encoding` (gzip, deflate), as httpx would read it."""
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity") or not body:
+        return body
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body)
+        if encoding == "deflate":
+            try:
+                return zlib.decompressobj().decompress(body)
+            except zlib.error:  # deflate without its zlib header, as some servers send it
+                return zlib.decompressobj(-zlib.MAX_WBITS).decompress(body)
+    except zlib.error as error:
+        raise httpx.DecodingError(f"cannot decode the {encoding} body: {error}") from error
+    raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
+
+
 class _Body(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
@@ -100,7 +199,7 @@ class _Body(httpx.AsyncByteStream):
 class _mapped:
     """aiohttp's and asyncio's errors as the httpx exceptions callers handle."""
 
-    def __init__(self, request: httpx.Request) -> None:
+    def __init__(self, request: httpx.Request | None) -> None:
         self._request = request
 
     def __enter__(self) -> None:

@@ -126,3 +126,93 @@ async def test_a_silent_server_is_a_read_timeout(server: str) -> None:
     async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5, read=0.2)) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(f"{server}/silent")
+
+
+# -- exchange: the busy paths' way round httpx's objects ------------------------------
+
+TIMEOUTS = httpx.Timeout(5.0).as_dict()
+
+
+async def test_exchange_sends_exactly_what_it_is_given(server: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        reply = await transport.exchange(
+            "POST",
+            f"{server}/echo?a=1%2F2&b=%C3%A9",
+            headers={"Content-Type": "application/json", "webhook-id": "evt_1"},
+            content=b'{"x":1}',
+            timeout=TIMEOUTS,
+        )
+    finally:
+        await transport.aclose()
+    assert (reply.status_code, reply.content, reply.headers["x-answer"]) == (
+        201,
+        b'{"ok":true}',
+        "yes",
+    )
+    assert reply.is_success
+    [request] = seen
+    assert request["path_qs"] == "/echo?a=1%2F2&b=%C3%A9"  # not re-quoted
+    assert request["body"] == b'{"x":1}'
+    headers = request["headers"]
+    assert isinstance(headers, dict)
+    assert headers["webhook-id"] == "evt_1"
+    assert headers["Content-Length"] == "7"
+    assert "User-Agent" not in headers  # nothing of aiohttp's own
+    assert "Accept-Encoding" not in headers
+
+
+async def test_exchange_decodes_a_compressed_body(server: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        reply = await transport.exchange(
+            "GET", f"{server}/gzip", headers={}, content=None, timeout=TIMEOUTS
+        )
+    finally:
+        await transport.aclose()
+    assert reply.content == b"hello " * 100
+
+
+async def test_exchange_reads_up_to_the_limit_and_the_next_request_still_works(
+    server: str,
+) -> None:
+    transport = AiohttpTransport()
+    try:
+        for _ in range(3):
+            reply = await transport.exchange(
+                "GET", f"{server}/big", headers={}, content=None, timeout=TIMEOUTS, read_limit=10
+            )
+            assert reply.content == b"x" * 10
+        again = await transport.exchange(
+            "POST", f"{server}/echo", headers={}, content=b"again", timeout=TIMEOUTS
+        )
+    finally:
+        await transport.aclose()
+    assert again.status_code == 201
+
+
+async def test_exchange_raises_httpx_errors() -> None:
+    transport = AiohttpTransport()
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            refused = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+            with pytest.raises(httpx.ConnectError):
+                await transport.exchange("GET", refused, headers={}, content=None, timeout=TIMEOUTS)
+    finally:
+        await transport.aclose()
+
+
+async def test_exchange_read_timeout(server: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            await transport.exchange(
+                "GET",
+                f"{server}/silent",
+                headers={},
+                content=None,
+                timeout=httpx.Timeout(5, read=0.2).as_dict(),
+            )
+    finally:
+        await transport.aclose()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +24,7 @@ from livechat_hitl import metrics
 from livechat_hitl.bots.signing import WebhookSigner
 from livechat_hitl.domain.models import OutboxRow, OutboxTarget
 from livechat_hitl.logs import redact
+from livechat_hitl.outbound import AiohttpTransport
 from livechat_hitl.outbox.sinks import Delivered, Failed, LaneOutcome, deliver_in_turn
 from livechat_hitl.ports import Clock
 
@@ -178,23 +180,10 @@ class BotWebhookSink:
         """POST, following only 307/308 redirects that stay on the same origin."""
         url = self._url
         for _ in range(_MAX_REDIRECTS + 1):
-            request = httpx.Request(
-                "POST",
-                self._parsed_url if url == self._url else url,
-                content=body,
-                headers=headers,
-                extensions={"timeout": self._timeouts},
-            )
-            response = await self._transport.handle_async_request(request)
-            try:
-                status = response.status_code
-                location = response.headers.get("location")
-                retry_after = response.headers.get("retry-after")
-                excerpt = await _read_excerpt(response)
-            finally:
-                await response.aclose()
+            status, answer_headers, answer = await self._send(url, headers, body)
+            location = answer_headers.get("location")
             if status not in (301, 302, 303, 307, 308):
-                return status, excerpt, retry_after
+                return status, _excerpt(answer), answer_headers.get("retry-after")
             target = urljoin(url, location) if location else None
             if status not in (307, 308) or target is None or not _same_origin(url, target):
                 # a POST must not turn into a GET, nor go to another host
@@ -204,8 +193,36 @@ class BotWebhookSink:
             url = target
         return Failed(error="bot endpoint redirected too many times", retryable=True)
 
+    async def _send(
+        self, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One POST: the status, the headers and up to `_READ_LIMIT` bytes of the body."""
+        if isinstance(self._transport, AiohttpTransport):
+            # No httpx request or response objects on the busiest path (outbound.py).
+            reply = await self._transport.exchange(
+                "POST",
+                url,
+                headers=headers,
+                content=body,
+                timeout=self._timeouts,
+                read_limit=_READ_LIMIT,
+            )
+            return reply.status_code, reply.headers, reply.content
+        request = httpx.Request(
+            "POST",
+            self._parsed_url if url == self._url else url,
+            content=body,
+            headers=headers,
+            extensions={"timeout": self._timeouts},
+        )
+        response = await self._transport.handle_async_request(request)
+        try:
+            return response.status_code, response.headers, await _read_upto(response)
+        finally:
+            await response.aclose()
 
-async def _read_excerpt(response: httpx.Response) -> str:
+
+async def _read_upto(response: httpx.Response) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
@@ -213,7 +230,11 @@ async def _read_excerpt(response: httpx.Response) -> str:
         size += len(chunk)
         if size >= _READ_LIMIT:
             break
-    text = b"".join(chunks)[:_READ_LIMIT].decode("utf-8", errors="replace")
+    return b"".join(chunks)[:_READ_LIMIT]
+
+
+def _excerpt(answer: bytes) -> str:
+    text = answer[:_READ_LIMIT].decode("utf-8", errors="replace")
     return " ".join(text.split())[:BODY_EXCERPT]
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import socket
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
 
 import httpx
 import pytest
+from httpx_bridge import bridged
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from livechat_hitl.bots.signing import WebhookSigner
@@ -18,6 +22,7 @@ from livechat_hitl.bots.webhook_sender import BotWebhookSink, event_body, parse_
 from livechat_hitl.clock import FrozenClock
 from livechat_hitl.domain.models import OutboxRow, OutboxStatus, OutboxTarget
 from livechat_hitl.logs import clear_secrets, register_secrets
+from livechat_hitl.outbound import AiohttpTransport
 from livechat_hitl.outbox.sinks import Delivered, Failed
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-secret-for-the-tests!!").decode()
@@ -70,9 +75,44 @@ class Receiver:
         return answer
 
 
+class Wire:
+    """Where `make_sink`'s sinks send: httpx's MockTransport straight to the receiver, or
+    the gateway's aiohttp transport over loopback to it (`httpx_bridge`)."""
+
+    transport: AiohttpTransport | None = None
+    url = URL
+    receiver: Receiver | None = None
+
+    @classmethod
+    async def handle(cls, request: httpx.Request) -> httpx.Response:
+        assert cls.receiver is not None
+        return await cls.receiver(request)
+
+
+@pytest.fixture(autouse=True, params=["mock", "aiohttp"])
+async def wire(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    if request.param == "mock":
+        yield request.param
+        return
+    if request.node.get_closest_marker("mock_only"):
+        pytest.skip("scripts a transport exception, which only a mock transport raises")
+    async with contextlib.AsyncExitStack() as stack:
+        origin = await stack.enter_async_context(bridged(Wire.handle, "https://bot.example.com"))
+        Wire.transport = AiohttpTransport()
+        stack.push_async_callback(Wire.transport.aclose)
+        Wire.url = origin + "/hooks/livechat"
+        try:
+            yield request.param
+        finally:
+            Wire.transport, Wire.url, Wire.receiver = None, URL, None
+
+
 def make_sink(receiver: Receiver, clock: FrozenClock | None = None, **kw: Any) -> BotWebhookSink:
-    transport = httpx.MockTransport(receiver)
-    return BotWebhookSink(transport, URL, SECRET, clock or FrozenClock(datetime.now(UTC)), **kw)
+    transport: httpx.AsyncBaseTransport = httpx.MockTransport(receiver)
+    if Wire.transport is not None:
+        transport, Wire.receiver = Wire.transport, receiver
+    clock = clock or FrozenClock(datetime.now(UTC))
+    return BotWebhookSink(transport, Wire.url, SECRET, clock, **kw)
 
 
 def test_signature_verifies_with_the_reference_library() -> None:
@@ -186,6 +226,7 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Thu, 01 Jan 2026 12:01:00 GMT", now) == 60
 
 
+@pytest.mark.mock_only
 async def test_timeout_is_retryable() -> None:
     receiver = Receiver(httpx.ReadTimeout("timed out"))
     outcome = await make_sink(receiver).deliver(make_row())
@@ -201,6 +242,7 @@ async def test_a_hanging_endpoint_is_cut_at_the_timeout() -> None:
     assert "did not answer within 0.05 s" in outcome.error
 
 
+@pytest.mark.mock_only
 async def test_connection_error_is_retryable() -> None:
     receiver = Receiver(httpx.ConnectError("[Errno 111] Connection refused"))
     outcome = await make_sink(receiver).deliver(make_row())
@@ -208,6 +250,21 @@ async def test_connection_error_is_retryable() -> None:
         error="bot endpoint unreachable: ConnectError: [Errno 111] Connection refused",
         retryable=True,
     )
+
+
+async def test_a_refused_connection_is_retryable(wire: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/hooks"
+        transport = AiohttpTransport() if wire == "aiohttp" else httpx.AsyncHTTPTransport()
+        sink = BotWebhookSink(transport, url, SECRET, FrozenClock(datetime.now(UTC)))
+        try:
+            outcome = await sink.deliver(make_row())
+        finally:
+            await transport.aclose()
+    assert isinstance(outcome, Failed)
+    assert outcome.retryable is True
+    assert outcome.error.startswith("bot endpoint unreachable: ConnectError")
 
 
 async def test_redirect_to_another_host_is_not_followed() -> None:
@@ -241,7 +298,9 @@ async def test_same_origin_308_is_followed_with_the_same_signed_post() -> None:
 
 
 async def test_endless_same_origin_redirects_give_up() -> None:
-    receiver = Receiver(*[httpx.Response(307, headers={"Location": URL}) for _ in range(10)])
+    receiver = Receiver(
+        *[httpx.Response(307, headers={"Location": "/hooks/livechat"}) for _ in range(10)]
+    )
     outcome = await make_sink(receiver).deliver(make_row())
     assert isinstance(outcome, Failed)
     assert len(receiver.requests) == 4

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import pytest
+from httpx_bridge import bridged
 from livechat_fakes import ACCOUNT_ID, CLIENT_ID, ORGANIZATION_ID, PAT, FakeLiveChat
 
 from livechat_hitl.livechat import AgentCredentials, LiveChatClient
+from livechat_hitl.outbound import AiohttpTransport
 
 
 @pytest.fixture(name="fake")
@@ -19,15 +23,25 @@ def fixture_credentials() -> AgentCredentials:
     return AgentCredentials.from_pat(ACCOUNT_ID, PAT)
 
 
-@pytest.fixture(name="client", params=["client", "transport"])
+@pytest.fixture(name="client", params=["client", "transport", "aiohttp"])
 async def fixture_client(request, fake: FakeLiveChat, credentials: AgentCredentials):
-    # An httpx client (tests, the sandbox) or a bare transport (what the gateway uses).
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as client:
-        http = client if request.param == "client" else httpx.MockTransport(fake)
+    # An httpx client (tests, the sandbox), a bare transport, or aiohttp's over loopback
+    # (what the gateway uses: action calls skip httpx's objects there).
+    async with contextlib.AsyncExitStack() as stack:
+        api_url, accounts_url = "http://lc.test", "http://accounts.test"
+        if request.param == "aiohttp":
+            http = AiohttpTransport()
+            stack.push_async_callback(http.aclose)
+            api_url = await stack.enter_async_context(bridged(fake, api_url))
+            accounts_url = await stack.enter_async_context(bridged(fake, accounts_url))
+        else:
+            client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+            await stack.enter_async_context(client)
+            http = client if request.param == "client" else httpx.MockTransport(fake)
         yield LiveChatClient(
             http,
-            api_url="http://lc.test",
-            accounts_url="http://accounts.test",
+            api_url=api_url,
+            accounts_url=accounts_url,
             agent_credentials=credentials,
             client_id=CLIENT_ID,
             organization_id=ORGANIZATION_ID,
