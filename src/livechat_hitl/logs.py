@@ -208,6 +208,36 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+# uvicorn's access lines of these paths answered 2xx are DEBUG lines: LiveChat's webhook
+# deliveries arrive by the hundred a second on a busy day, the lines say nothing that
+# `hitl_livechat_webhook_ingest_seconds` does not count, and writing them cost ~5 % of
+# the gateway's CPU at its limit (bench/). Their other answers stay INFO lines.
+QUIET_ACCESS_PATHS = ("/livechat/webhooks",)
+
+
+class _QuietAccessLines(logging.Filter):
+    """On `uvicorn.access`: a 2xx answer on a `QUIET_ACCESS_PATHS` path is a DEBUG line
+    (dropped here, before any formatting, unless the level is debug)."""
+
+    def __init__(self, *, debug: bool) -> None:
+        super().__init__()
+        self._debug = debug
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access line: (client, method, path with query, HTTP version, status)
+        if not isinstance(args, tuple) or len(args) != 5:
+            return True
+        path, status = args[2], args[4]
+        if not isinstance(status, int) or not 200 <= status < 300 or not isinstance(path, str):
+            return True
+        if path.partition("?")[0].endswith(QUIET_ACCESS_PATHS):
+            if not self._debug:
+                return False
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
 class _GatewayHandler(logging.StreamHandler[IO[str]]):
     """Marks the handler `configure_logging` owns, so reconfiguring replaces it."""
 
@@ -243,6 +273,10 @@ def configure_logging(
         logger.handlers.clear()
         logger.propagate = True
         logger.setLevel(logging.NOTSET)
+    access = logging.getLogger("uvicorn.access")
+    for old_filter in [f for f in access.filters if isinstance(f, _QuietAccessLines)]:
+        access.removeFilter(old_filter)
+    access.addFilter(_QuietAccessLines(debug=level_name == "debug"))
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(_LEVELS[level_name], logging.WARNING))
     # httpx logs every request at INFO; the gateway logs what matters itself

@@ -117,6 +117,34 @@ def test_uvicorn_loggers_go_through_the_same_handler(stream: io.StringIO) -> Non
     assert "GET /v1/events?key=***" in records[0]["message"]
 
 
+def _access_line(path: str, status: int, method: str = "POST") -> None:
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "1.2.3.4:5", method, path, "1.1", status
+    )
+
+
+def test_webhook_deliveries_answered_2xx_are_debug_lines(stream: io.StringIO) -> None:
+    configure_logging("info", "json", stream=stream)
+    _access_line("/livechat/webhooks", 200)
+    _access_line("/proxy/livechat/webhooks?x=1", 204)
+    _access_line("/livechat/webhooks", 401)
+    _access_line("/v1/handoffs", 200)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["level"], r["message"].split('"')[1]) for r in records] == [
+        ("info", "POST /livechat/webhooks HTTP/1.1"),
+        ("info", "POST /v1/handoffs HTTP/1.1"),
+    ]
+    assert records[0]["message"].endswith(" 401")
+
+    configure_logging("debug", "json", stream=stream)  # reconfigured: one filter, debug
+    stream.truncate(0)
+    stream.seek(0)
+    _access_line("/livechat/webhooks", 200)
+    [record] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert record["level"] == "debug"
+    assert len(logging.getLogger("uvicorn.access").filters) == 1
+
+
 def test_reconfiguring_replaces_the_handler(stream: io.StringIO) -> None:
     configure_logging("info", "text", stream=io.StringIO())
     configure_logging("warning", "text", stream=stream)
