@@ -267,6 +267,10 @@ class InlineConnection:
         finally:
             cursor.close()
 
+    def pragma(self, sql: str) -> None:
+        """Run a statement of SQL text as is (a `PRAGMA`), outside any transaction."""
+        self._run(sql)
+
     def _run(self, sql: str) -> None:
         try:
             self._raw.execute(sql)

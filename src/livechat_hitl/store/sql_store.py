@@ -72,6 +72,7 @@ from livechat_hitl.domain.states import HandoffState
 from livechat_hitl.errors import ConversationBusy, StaleHandoff
 from livechat_hitl.ports import Clock, EventNotifier, RowTaker
 from livechat_hitl.store import dialects, rows
+from livechat_hitl.store.checkpointer import BACKSTOP_PAGES, Checkpointer
 from livechat_hitl.store.inline import InlineConnection, prepared
 from livechat_hitl.store.migrate import migrate_engine
 from livechat_hitl.store.notifier import LocalNotifier
@@ -127,6 +128,10 @@ class SqlStore:
         # for the statement itself, and SQLAlchemy's asyncio layer (a greenlet per
         # statement, the driver adapter) about half of those 40 µs.
         self._twin = dialects.sync_twin(engine) if dialects.runs_inline(engine) else None
+        # The writer commits in the loop's thread: its WAL checkpoints run in a thread.
+        self._checkpointer = (
+            Checkpointer(str(engine.url.database)) if self._twin is not None else None
+        )
         self._reader: InlineConnection | None = None
         self._writer: InlineConnection | None = None
         self._taker: RowTaker | None = None
@@ -144,6 +149,8 @@ class SqlStore:
 
     async def close(self) -> None:
         """Close the connections the store keeps open (SQLite); the engine stays."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         reader, writer, self._reader, self._writer = self._reader, self._writer, None, None
         for conn in (reader, writer):
             if conn is not None:
@@ -159,6 +166,9 @@ class SqlStore:
             if self._twin is not None:
                 if self._writer is None or self._writer.closed:
                     self._writer = InlineConnection(self._twin.connect(), immediate=True)
+                    if self._checkpointer is not None:
+                        self._writer.pragma(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+                        self._checkpointer.start()
                 await stack.enter_async_context(self._writer.begin())
                 yield cast(AsyncConnection, self._writer)
                 return
