@@ -29,7 +29,7 @@ async def test_committed_pages_reach_the_database_file_without_the_writers_check
         await store.commit(Change(handoff=handoff(clock.now())))  # the writer opens
         assert len(_checkpoint_threads()) == 1
         before = path.stat().st_size
-        for _ in range(200):  # far below the writer's own checkpoint (10,000 pages)
+        for _ in range(200):  # far below the writer's own checkpoint (50,000 pages)
             await store.commit(Change(handoff=handoff(clock.now(), title="x" * 2000)))
         for _ in range(50):
             if path.stat().st_size > before:
