@@ -357,6 +357,38 @@ async def test_commit_many_dedups_against_the_store_and_within_the_batch(
     assert await store.commit(Change(events=(event(h, now),), dedup_key="k2")) is False
 
 
+async def test_commit_many_keeps_the_order_of_a_mixed_batch(
+    store: SqlStore, clock: FrozenClock
+) -> None:
+    # Runs of changes that only add rows are written a table at a time, the others one
+    # by one: the rows still land in the batch's order, and a key repeats across runs.
+    now = clock.now()
+    h = handoff(now)
+    assert await store.commit(create(h))
+    h = stored(h)
+    moved = replace(h, title="moved", updated_at=now)
+
+    def rows_only(key: str | None) -> Change:
+        return Change(events=(event(h, now),), outbox=(item(h),), dedup_key=key)
+
+    batch = [
+        rows_only("a"),
+        rows_only("b"),
+        Change(handoff=moved, events=(event(h, now),), outbox=(item(h),)),
+        rows_only("a"),
+        rows_only(None),
+        rows_only("c"),
+    ]
+    assert await store.commit_many(batch) == [True, True, True, False, True, True]
+    applied = [batch[0], batch[1], batch[2], batch[4], batch[5]]
+    events = await store.events_after(0)
+    assert [e.id for e in events] == [c.events[0].id for c in applied]
+    assert [r.id for r in await store.list_outbox()] == [c.outbox[0].id for c in applied]
+    got = await store.get_handoff(h.id)
+    assert got is not None
+    assert got.title == "moved"
+
+
 async def test_commit_many_isolates_a_failing_change(store: SqlStore, clock: FrozenClock) -> None:
     now = clock.now()
     h = handoff(now, conversation_id="conv-batch")

@@ -237,10 +237,14 @@ class SqlStore:
             try:
                 # Usually no change fails: one savepoint for the whole batch ...
                 async with conn.begin_nested():
-                    if all(_adds_rows_only(c) for c in changes):
-                        results = await self._add_rows(conn, changes, now)
-                    else:
-                        results = [await self._apply(conn, c, now, locked=True) for c in changes]
+                    # In order; each run of changes that only add rows (webhook
+                    # deliveries, mostly) a table at a time, the others one by one.
+                    results = []
+                    for adds_only, run in itertools.groupby(changes, key=_adds_rows_only):
+                        if adds_only:
+                            results += await self._add_rows(conn, list(run), now)
+                        else:
+                            results += [await self._apply(conn, c, now, locked=True) for c in run]
             except Exception:
                 # ... and when one does, the batch again, a savepoint per change.
                 results = [await self._apply_alone(conn, c, now) for c in changes]
