@@ -65,6 +65,19 @@ async def server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+def the_echoed_request() -> dict[str, str]:
+    """The one request `/echo` saw, checked as sent by the tests below; its headers."""
+    [request] = seen
+    assert request["method"] == "POST"
+    assert request["path_qs"] == "/echo?a=1%2F2&b=%C3%A9"  # not re-quoted
+    assert request["body"] == b'{"x":1}'
+    headers = request["headers"]
+    assert isinstance(headers, dict)
+    assert headers["webhook-id"] == "evt_1"
+    assert headers["Content-Length"] == "7"
+    return headers
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=5.0) as client:
@@ -82,14 +95,7 @@ async def test_a_request_goes_out_as_httpx_built_it(server: str, http: httpx.Asy
         {"ok": True},
         "yes",
     )
-    [request] = seen
-    assert request["method"] == "POST"
-    assert request["path_qs"] == "/echo?a=1%2F2&b=%C3%A9"  # not re-quoted
-    assert request["body"] == b'{"x":1}'
-    headers = request["headers"]
-    assert isinstance(headers, dict)
-    assert headers["webhook-id"] == "evt_1"
-    assert headers["Content-Length"] == "7"
+    headers = the_echoed_request()
     assert headers["User-Agent"].startswith("python-httpx")  # httpx's, not aiohttp's
 
 
@@ -151,13 +157,7 @@ async def test_exchange_sends_exactly_what_it_is_given(server: str) -> None:
         "yes",
     )
     assert reply.is_success
-    [request] = seen
-    assert request["path_qs"] == "/echo?a=1%2F2&b=%C3%A9"  # not re-quoted
-    assert request["body"] == b'{"x":1}'
-    headers = request["headers"]
-    assert isinstance(headers, dict)
-    assert headers["webhook-id"] == "evt_1"
-    assert headers["Content-Length"] == "7"
+    headers = the_echoed_request()
     assert "User-Agent" not in headers  # nothing of aiohttp's own
     assert "Accept-Encoding" not in headers
 

@@ -9,7 +9,8 @@ configuration.py and accounts.py and only build bodies and read answers.
 The `httpx.AsyncClient` (or a bare transport, which the gateway uses: requests are built
 here, complete, so httpx's client layer is only cost) is injected and owned by the
 caller, so tests and the sandbox pass `httpx.ASGITransport(simulator_app)` or
-`httpx.MockTransport(handler)`.
+`httpx.MockTransport(handler)`. With the gateway's aiohttp transport (outbound.py),
+`call` skips httpx's request and response objects too (`AiohttpTransport.exchange`).
 """
 
 from __future__ import annotations
