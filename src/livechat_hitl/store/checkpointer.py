@@ -48,6 +48,7 @@ class Checkpointer:
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._stop.clear()  # started again after a stop (a store that writes again)
         self._thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
         self._thread.start()
 
@@ -60,7 +61,7 @@ class Checkpointer:
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self._path, isolation_level=None)
         except sqlite3.Error as error:
             log.warning("WAL checkpoint thread not started: %s", error)
             return
