@@ -91,39 +91,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if len(self._urls) < _URLS:
                 self._urls[url] = parsed
         with _mapped(None):
-            response = await self._client().request(
-                method,
-                parsed,
-                data=content or None,
-                headers=headers,
-                allow_redirects=False,
-                timeout=_timeout(timeout),
-                compress=None,
-            )
+            response = await self._send(method, parsed, content, headers, timeout)
             try:
                 if read_limit is None:
                     body = await response.read()
                 else:
                     body = await _read_upto(response, read_limit)
             finally:
-                if response.content.at_eof():
-                    response.release()  # the connection goes back to the pool
-                else:
-                    response.close()  # a body left unread: the connection cannot be reused
+                _finish(response)
         return Reply(response.status, response.headers, _decoded(response.headers, body))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = _timeout(request.extensions.get("timeout", {}))
+        url = yarl.URL(str(request.url), encoded=True)
         body = await request.aread()
+        phases = request.extensions.get("timeout", {})
         with _mapped(request):
-            response = await self._client().request(
-                request.method,
-                yarl.URL(str(request.url), encoded=True),
-                data=body or None,
-                headers=request.headers.multi_items(),
-                allow_redirects=False,
-                timeout=timeout,
-                compress=None,
+            response = await self._send(
+                request.method, url, body, request.headers.multi_items(), phases
             )
         return httpx.Response(
             status_code=response.status,
@@ -131,6 +115,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             stream=_Body(response, request),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": b""},
             request=request,
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: yarl.URL,
+        body: bytes | None,
+        headers: Mapping[str, str] | list[tuple[str, str]],
+        phases: Mapping[str, float | None],
+    ) -> aiohttp.ClientResponse:
+        """The request as given: no redirects followed, no compression added; httpx's
+        timeout phases as aiohttp's."""
+        return await self._client().request(
+            method,
+            url,
+            data=body or None,
+            headers=headers,
+            allow_redirects=False,
+            timeout=_timeout(phases),
+            compress=None,
         )
 
     async def aclose(self) -> None:
@@ -159,6 +163,13 @@ async def _read_upto(response: aiohttp.ClientResponse, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)[:limit]
+
+
+def _finish(response: aiohttp.ClientResponse) -> None:
+    if response.content.at_eof():
+        response.release()  # the connection goes back to the pool
+    else:
+        response.close()  # a body left unread: the connection cannot be reused
 
 
 def _decoded(headers: Mapping[str, str], body: bytes) -> bytes:
@@ -190,10 +201,7 @@ class _Body(httpx.AsyncByteStream):
                 yield chunk
 
     async def aclose(self) -> None:
-        if self._response.content.at_eof():
-            self._response.release()  # the connection goes back to the pool
-        else:
-            self._response.close()  # unread body: the connection cannot be reused
+        _finish(self._response)
 
 
 class _mapped:
