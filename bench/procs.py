@@ -33,6 +33,14 @@ def livechat_hitl_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "livechat_hitl"]
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine's cores have spent running something (all cores; not
+    idle, waiting on I/O or taken by the hypervisor) since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / _TICKS
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))

@@ -56,6 +56,7 @@ from bench.procs import (
     clean_env,
     free_port,
     livechat_hitl_command,
+    machine_busy_seconds,
     run_command,
     wait_http,
     wait_until,
@@ -514,18 +515,29 @@ class Bench:
                 "gateway": summarize(gw_shots, gw_s),
                 "end_to_end": end_to_end(gw_shots, received),
             }
-            # Sustained: open loop at --rate for --duration seconds.
+            # Sustained: open loop at --rate for --duration seconds. Also what it took
+            # of the CPUs until the bot had every event: the gateway's process (in
+            # cores) and the whole machine's (load generator, simulator, bot included).
             tag = self.tag()
+            process = self.stack.gateway
+            assert process is not None
+            cpu0, busy0, wall0 = process.cpu_seconds(), machine_busy_seconds(), time.monotonic()
             shots, elapsed, skipped = await loadgen.open_loop(
                 gateway, self.webhook_factory(tag), rate=a.rate, seconds=a.duration
             )
             received = await self.wait_at_bot(tag, len(shots))
+            wall = time.monotonic() - wall0
             out["sustained"] = {
                 "offered_rate": a.rate,
                 "seconds": a.duration,
                 "skipped_sends": skipped,
                 "gateway": summarize(shots, elapsed),
                 "end_to_end": end_to_end(shots, received),
+                "cores": {
+                    "gateway": (process.cpu_seconds() - cpu0) / wall,
+                    "machine": (machine_busy_seconds() - busy0) / wall,
+                    "of": os.cpu_count(),
+                },
             }
             # Latency at 300/s (the target) and at a light load: what the gateway adds
             # over the baseline's round trip at the same rate.
@@ -748,7 +760,7 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
                 f"{se['rate'] / base_rps if base_rps else 0:.2f}",
                 _lat(se),
                 f"{sus['gateway']['errors']} err, {sus['skipped_sends']} skipped, "
-                f"{se['missing']} lost, {se['duplicates']} dup",
+                f"{se['missing']} lost, {se['duplicates']} dup{_cores(sus.get('cores'))}",
             ]
         )
         sustained_ok = (
@@ -858,6 +870,16 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
             ]
         )
     return rows, targets
+
+
+def _cores(cores: dict[str, Any] | None) -> str:
+    """CPU the sustained run took: the gateway's process and the whole machine."""
+    if not cores:  # results of a run before the figure existed
+        return ""
+    return (
+        f"; CPU: gateway {cores['gateway']:.2f} cores, "
+        f"machine {cores['machine']:.2f} of {cores['of']}"
+    )
 
 
 def _lat(e2e: dict[str, Any]) -> str:
