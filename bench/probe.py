@@ -30,6 +30,7 @@ from bench.run import (
     LIVE_HANDOFFS,
     Bench,
     Stack,
+    cpu_check_ms,
     end_to_end,
     parse_args,
     profile_summary,
@@ -96,7 +97,8 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
                 f"{cpu / delivered * 1000:.2f} ms per message (user/system ticks "
                 f"{user1 - user0}/{system1 - system0}); end to end p50/p95/p99 "
                 f"{lat['p50']:.1f}/{lat['p95']:.1f}/{lat['p99']:.1f} ms; "
-                f"{skipped} skipped, {e2e['missing']} lost, {e2e['duplicates']} dup",
+                f"{skipped} skipped, {e2e['missing']} lost, {e2e['duplicates']} dup; "
+                f"CPU check {cpu_check_ms()} ms (lower is faster)",
                 flush=True,
             )
             per = ", ".join(f"{k} {v / delivered:.2f}" for k, v in sorted(counts.items()))

@@ -91,9 +91,27 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_check_ms_start": cpu_check_ms(),
         "commit": commit,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def cpu_check_ms() -> float:
+    """Milliseconds one core takes for a fixed piece of Python work like the gateway's
+    (JSON in and out, dicts, strings), best of five: timed at the start and the end of
+    a run, it shows whether the machine itself got slower in between (a shared VM's
+    speed moves by tens of percent from one run to the next)."""
+    body = {"action": "incoming_event", "payload": {"chat_id": "C1", "event": {"text": "x" * 40}}}
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for i in range(10_000):
+            body["payload"]["event"]["id"] = f"E{i}"
+            decoded = json.loads(json.dumps(body))
+            "|".join(sorted({**decoded, "n": str(i)}))
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 # -- the processes ---------------------------------------------------------------------
@@ -872,6 +890,15 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
     return rows, targets
 
 
+def _cpu_check(m: dict[str, Any]) -> str:
+    if "cpu_check_ms_start" not in m:  # results of a run before the check existed
+        return ""
+    return (
+        f"; CPU check {m['cpu_check_ms_start']} ms at the start, "
+        f"{m.get('cpu_check_ms_end')} ms at the end (lower is faster)"
+    )
+
+
 def _cores(cores: dict[str, Any] | None) -> str:
     """CPU the sustained run took: the gateway's process and the whole machine."""
     if not cores:  # results of a run before the figure existed
@@ -902,7 +929,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{m['cpu_model']}, Python {m['python']}, backend {results['backend']}; "
         f"load average {m['loadavg_start']} at the start, {m.get('loadavg_end')} at the end"
         + (" (shared machine: other jobs were running)" if m.get("shared") else "")
-        + ".",
+        + f"{_cpu_check(m)}.",
         f"Command: `{results['command']}`",
         "",
         "| " + " | ".join(HEADERS) + " |",
@@ -924,7 +951,7 @@ def print_table(results: dict[str, Any]) -> None:
     print()
     print(
         f"{m['cores']} cores · {m['cpu_model']} · Python {m['python']} · {results['backend']} · "
-        f"load {m['loadavg_start']} → {m.get('loadavg_end')}"
+        f"load {m['loadavg_start']} → {m.get('loadavg_end')}{_cpu_check(m)}"
     )
     for i, r in enumerate(all_rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
@@ -1117,6 +1144,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         procs.stop_all()
         await stack.drop_databases()
     m["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    m["cpu_check_ms_end"] = cpu_check_ms()
     m["shared"] = max(m["loadavg_start"][0], m["loadavg_end"][0]) > 1.0
     return results
 
