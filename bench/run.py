@@ -91,7 +91,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        "cpu_check_ms_start": cpu_check_ms(),
+        "cpu_checks_ms": {"start": cpu_check_ms()},
         "commit": commit,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -99,9 +99,10 @@ def machine() -> dict[str, Any]:
 
 def cpu_check_ms() -> float:
     """Milliseconds one core takes for a fixed piece of Python work like the gateway's
-    (JSON in and out, dicts, strings), best of five: timed at the start and the end of
-    a run, it shows whether the machine itself got slower in between (a shared VM's
-    speed moves by tens of percent from one run to the next)."""
+    (JSON in and out, dicts, strings), best of five, in this process while the others
+    idle: timed at the start of a run, before each scenario and at the end, it shows
+    whether the machine itself was slower for part of the run (a shared VM's speed
+    moves by tens of percent, also within one run)."""
     body = {"action": "incoming_event", "payload": {"chat_id": "C1", "event": {"text": "x" * 40}}}
     best = float("inf")
     for _ in range(5):
@@ -891,12 +892,11 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
 
 
 def _cpu_check(m: dict[str, Any]) -> str:
-    if "cpu_check_ms_start" not in m:  # results of a run before the check existed
+    checks = m.get("cpu_checks_ms")
+    if not checks:  # results of a run before the check existed
         return ""
-    return (
-        f"; CPU check {m['cpu_check_ms_start']} ms at the start, "
-        f"{m.get('cpu_check_ms_end')} ms at the end (lower is faster)"
-    )
+    each = ", ".join(f"{label} {ms}" for label, ms in checks.items())
+    return f"; CPU check in ms (lower is faster): {each}"
 
 
 def _cores(cores: dict[str, Any] | None) -> str:
@@ -1116,6 +1116,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             await bench.open_live_handoffs(LIVE_HANDOFFS)
             await bench.warm_up()
             if not only or "agent" in only:
+                m["cpu_checks_ms"]["agent"] = cpu_check_ms()
                 print("bench: agent → bot", flush=True)
                 prof = RESULTS_DIR / f"profile-{stamp}.txt"
                 with profiled(stack.gateway, prof, args.profile):
@@ -1126,9 +1127,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                         "top_self": profile_summary(prof),
                     }
             if not only or "bot" in only:
+                m["cpu_checks_ms"]["bot"] = cpu_check_ms()
                 print("bench: bot → agent", flush=True)
                 await bench.bot_to_agent()
             if not only or "starts" in only:
+                m["cpu_checks_ms"]["starts"] = cpu_check_ms()
                 print("bench: handoff starts", flush=True)
                 await bench.handoff_starts()
             stack.stop_gateway()
@@ -1136,6 +1139,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if scales and (not only or "scale" in only):
             results["scale"] = []
             for count in scales:
+                m["cpu_checks_ms"][f"scale {count:,}"] = cpu_check_ms()
                 print(f"bench: scale with {count:,} open handoffs", flush=True)
                 results["scale"].append(await bench.scale(count))
         async with httpx.AsyncClient(timeout=10) as http:
@@ -1144,7 +1148,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         procs.stop_all()
         await stack.drop_databases()
     m["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    m["cpu_check_ms_end"] = cpu_check_ms()
+    m["cpu_checks_ms"]["end"] = cpu_check_ms()
     m["shared"] = max(m["loadavg_start"][0], m["loadavg_end"][0]) > 1.0
     return results
 
