@@ -56,19 +56,31 @@ class RawClient:
         self._idle.clear()
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        request = (
+            f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+            f"{self._head}content-length: {len(body)}\r\n\r\n"
+        ).encode() + body
         async with self._gate:
-            if self._idle:
-                reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer, reused = await self._connection()
             try:
-                request = (
-                    f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
-                    f"{self._head}content-length: {len(body)}\r\n\r\n"
-                ).encode() + body
                 writer.write(request)
                 async with asyncio.timeout(self.timeout):
                     status, content, keep = await _read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                writer.close()
+                if not reused or getattr(exc, "partial", b""):
+                    raise
+                # The server closed this idle connection as the request went out (its
+                # keep-alive timeout): nothing was answered, so send it once more on a
+                # new connection, as HTTP clients do.
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                try:
+                    writer.write(request)
+                    async with asyncio.timeout(self.timeout):
+                        status, content, keep = await _read_response(reader)
+                except BaseException:
+                    writer.close()
+                    raise
             except BaseException:
                 writer.close()
                 raise
@@ -77,6 +89,18 @@ class RawClient:
             else:
                 writer.close()
             return status, content
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """An idle connection the server has not closed (servers close idle keep-alive
+        connections after a few seconds: uvicorn after 5), else a new one."""
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if reader.at_eof() or writer.is_closing():
+                writer.close()
+                continue
+            return reader, writer, True
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return reader, writer, False
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
