@@ -63,32 +63,31 @@ class RawClient:
         async with self._gate:
             reader, writer, reused = await self._connection()
             try:
-                writer.write(request)
-                async with asyncio.timeout(self.timeout):
-                    status, content, keep = await _read_response(reader)
+                status, content, keep = await self._exchange(reader, writer, request)
             except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
-                writer.close()
                 if not reused or getattr(exc, "partial", b""):
                     raise
                 # The server closed this idle connection as the request went out (its
                 # keep-alive timeout): nothing was answered, so send it once more on a
                 # new connection, as HTTP clients do.
                 reader, writer = await asyncio.open_connection(self.host, self.port)
-                try:
-                    writer.write(request)
-                    async with asyncio.timeout(self.timeout):
-                        status, content, keep = await _read_response(reader)
-                except BaseException:
-                    writer.close()
-                    raise
-            except BaseException:
-                writer.close()
-                raise
+                status, content, keep = await self._exchange(reader, writer, request)
             if keep:
                 self._idle.append((reader, writer))
             else:
                 writer.close()
             return status, content
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> tuple[int, bytes, bool]:
+        try:
+            writer.write(request)
+            async with asyncio.timeout(self.timeout):
+                return await _read_response(reader)
+        except BaseException:
+            writer.close()
+            raise
 
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
         """An idle connection the server has not closed (servers close idle keep-alive
