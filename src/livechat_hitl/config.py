@@ -207,6 +207,12 @@ class Settings(BaseSettings):
         default=300.0,
         description="Longest delay between two retries of one delivery (a Retry-After wins).",
     )
+    outbound_process: bool = Field(
+        default=True,
+        description="Make the busy outbound HTTP calls (bot webhooks, LiveChat actions) "
+        "from a child process, on another core than the gateway's event loop. `false`: "
+        "from the gateway's own process (one process, one core).",
+    )
 
     # -- simulator ----------------------------------------------------------------
     simulator_port: int = Field(

@@ -26,6 +26,7 @@ from livechat_hitl.livechat.files import FileFetcher
 from livechat_hitl.livechat.inbound_sink import InboundSink
 from livechat_hitl.livechat.work import LiveChatWork
 from livechat_hitl.outbound import AiohttpTransport
+from livechat_hitl.outbound_process import ProcessTransport
 from livechat_hitl.outbox.relay import OutboxRelay
 from livechat_hitl.outbox.retry import RetryPolicy
 from livechat_hitl.outbox.sinks import Sink
@@ -57,6 +58,7 @@ class Gateway:
         self.clock: Clock = clock or SystemClock()
         self._livechat_http = livechat_http
         self._bot_transport = bot_transport
+        self._busy: AiohttpTransport | None = None
         self._fetch_http = fetch_http
         self._policy = retry_policy
         self._run_relay = run_relay
@@ -107,13 +109,22 @@ class Gateway:
             httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=False)
         )
 
-    @staticmethod
-    def _busy_transport(stack: contextlib.AsyncExitStack) -> httpx.AsyncBaseTransport:
-        """For the busy paths (LiveChat, the bot): aiohttp's pool (outbound.py), used
-        straight through the transport."""
-        transport = AiohttpTransport()
-        stack.push_async_callback(transport.aclose)
-        return transport
+    async def _busy_transport(self, stack: contextlib.AsyncExitStack) -> httpx.AsyncBaseTransport:
+        """For the busy paths (LiveChat, the bot), one for both: aiohttp's pool
+        (outbound.py), used straight through the transport, in a child process of its
+        own unless HITL_OUTBOUND_PROCESS is false (outbound_process.py)."""
+        if self._busy is None:
+            s = self.settings
+            transport = (
+                ProcessTransport(log_level=s.log_level.value, log_format=s.log_format.value)
+                if s.outbound_process
+                else AiohttpTransport()
+            )
+            stack.push_async_callback(transport.aclose)
+            if isinstance(transport, ProcessTransport):
+                await transport.start()
+            self._busy = transport
+        return self._busy
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         s = self.settings
@@ -128,7 +139,7 @@ class Gateway:
         credentials = AgentCredentials.from_agent_token(token.get_secret_value()) if token else None
         self.own_account_id = s.livechat_credentials[0] if s.livechat_credentials else None
         self.livechat = LiveChatClient(
-            self._livechat_http or self._busy_transport(stack),
+            self._livechat_http or await self._busy_transport(stack),
             api_url=s.livechat_api_url,
             accounts_url=s.livechat_accounts_url,
             agent_credentials=credentials,
@@ -158,7 +169,7 @@ class Gateway:
             if s.bot_webhook_secret is None:
                 raise ValueError("HITL_BOT_WEBHOOK_SECRET is required with HITL_BOT_WEBHOOK_URL")
             sinks[OutboxTarget.BOT_WEBHOOK] = BotWebhookSink(
-                self._bot_transport or self._busy_transport(stack),
+                self._bot_transport or await self._busy_transport(stack),
                 s.bot_webhook_url,
                 s.bot_webhook_secret,
                 self.clock,

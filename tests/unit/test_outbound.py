@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from livechat_hitl.outbound import AiohttpTransport
+from livechat_hitl.outbound_process import ProcessTransport
 
 seen: list[dict[str, object]] = []
 
@@ -139,8 +140,19 @@ async def test_a_silent_server_is_a_read_timeout(server: str) -> None:
 TIMEOUTS = httpx.Timeout(5.0).as_dict()
 
 
-async def test_exchange_sends_exactly_what_it_is_given(server: str) -> None:
-    transport = AiohttpTransport()
+@pytest.fixture(params=["in this process", "in a child process"])
+async def busy(request: pytest.FixtureRequest) -> AsyncIterator[AiohttpTransport]:
+    """The transport whose `exchange` the tests below use: `AiohttpTransport`, or
+    `ProcessTransport` (the same, from its child process)."""
+    transport = AiohttpTransport() if request.param == "in this process" else ProcessTransport()
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
+
+
+async def test_exchange_sends_exactly_what_it_is_given(server: str, busy: AiohttpTransport) -> None:
+    transport = busy
     try:
         reply = await transport.exchange(
             "POST",
@@ -162,8 +174,8 @@ async def test_exchange_sends_exactly_what_it_is_given(server: str) -> None:
     assert "Accept-Encoding" not in headers
 
 
-async def test_exchange_decodes_a_compressed_body(server: str) -> None:
-    transport = AiohttpTransport()
+async def test_exchange_decodes_a_compressed_body(server: str, busy: AiohttpTransport) -> None:
+    transport = busy
     try:
         reply = await transport.exchange(
             "GET", f"{server}/gzip", headers={}, content=None, timeout=TIMEOUTS
@@ -174,9 +186,9 @@ async def test_exchange_decodes_a_compressed_body(server: str) -> None:
 
 
 async def test_exchange_reads_up_to_the_limit_and_the_next_request_still_works(
-    server: str,
+    server: str, busy: AiohttpTransport
 ) -> None:
-    transport = AiohttpTransport()
+    transport = busy
     try:
         for _ in range(3):
             reply = await transport.exchange(
@@ -191,8 +203,8 @@ async def test_exchange_reads_up_to_the_limit_and_the_next_request_still_works(
     assert again.status_code == 201
 
 
-async def test_exchange_raises_httpx_errors() -> None:
-    transport = AiohttpTransport()
+async def test_exchange_raises_httpx_errors(busy: AiohttpTransport) -> None:
+    transport = busy
     try:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -203,8 +215,8 @@ async def test_exchange_raises_httpx_errors() -> None:
         await transport.aclose()
 
 
-async def test_exchange_read_timeout(server: str) -> None:
-    transport = AiohttpTransport()
+async def test_exchange_read_timeout(server: str, busy: AiohttpTransport) -> None:
+    transport = busy
     try:
         with pytest.raises(httpx.ReadTimeout):
             await transport.exchange(

@@ -23,6 +23,7 @@ from livechat_hitl.clock import FrozenClock
 from livechat_hitl.domain.models import OutboxRow, OutboxStatus, OutboxTarget
 from livechat_hitl.logs import clear_secrets, register_secrets
 from livechat_hitl.outbound import AiohttpTransport
+from livechat_hitl.outbound_process import ProcessTransport
 from livechat_hitl.outbox.sinks import Delivered, Failed
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-secret-for-the-tests!!").decode()
@@ -89,7 +90,7 @@ class Wire:
         return await cls.receiver(request)
 
 
-@pytest.fixture(autouse=True, params=["mock", "aiohttp"])
+@pytest.fixture(autouse=True, params=["mock", "aiohttp", "process"])
 async def wire(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     if request.param == "mock":
         yield request.param
@@ -98,7 +99,7 @@ async def wire(request: pytest.FixtureRequest) -> AsyncIterator[str]:
         pytest.skip("scripts a transport exception, which only a mock transport raises")
     async with contextlib.AsyncExitStack() as stack:
         origin = await stack.enter_async_context(bridged(Wire.handle, "https://bot.example.com"))
-        Wire.transport = AiohttpTransport()
+        Wire.transport = AiohttpTransport() if request.param == "aiohttp" else ProcessTransport()
         stack.push_async_callback(Wire.transport.aclose)
         Wire.url = origin + "/hooks/livechat"
         try:
@@ -256,7 +257,10 @@ async def test_a_refused_connection_is_retryable(wire: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/hooks"
-        transport = AiohttpTransport() if wire == "aiohttp" else httpx.AsyncHTTPTransport()
+        transport: httpx.AsyncBaseTransport = {
+            "aiohttp": AiohttpTransport,
+            "process": ProcessTransport,
+        }.get(wire, httpx.AsyncHTTPTransport)()
         sink = BotWebhookSink(transport, url, SECRET, FrozenClock(datetime.now(UTC)))
         try:
             outcome = await sink.deliver(make_row())

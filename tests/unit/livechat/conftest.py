@@ -11,6 +11,7 @@ from livechat_fakes import ACCOUNT_ID, CLIENT_ID, ORGANIZATION_ID, PAT, FakeLive
 
 from livechat_hitl.livechat import AgentCredentials, LiveChatClient
 from livechat_hitl.outbound import AiohttpTransport
+from livechat_hitl.outbound_process import ProcessTransport
 
 
 @pytest.fixture(name="fake")
@@ -23,14 +24,15 @@ def fixture_credentials() -> AgentCredentials:
     return AgentCredentials.from_pat(ACCOUNT_ID, PAT)
 
 
-@pytest.fixture(name="client", params=["client", "transport", "aiohttp"])
+@pytest.fixture(name="client", params=["client", "transport", "aiohttp", "process"])
 async def fixture_client(request, fake: FakeLiveChat, credentials: AgentCredentials):
     # An httpx client (tests, the sandbox), a bare transport, or aiohttp's over loopback
-    # (what the gateway uses: action calls skip httpx's objects there).
+    # (what the gateway uses: action calls skip httpx's objects there), in this process
+    # or from its child process (HITL_OUTBOUND_PROCESS).
     async with contextlib.AsyncExitStack() as stack:
         api_url, accounts_url = "http://lc.test", "http://accounts.test"
-        if request.param == "aiohttp":
-            http = AiohttpTransport()
+        if request.param in ("aiohttp", "process"):
+            http = AiohttpTransport() if request.param == "aiohttp" else ProcessTransport()
             stack.push_async_callback(http.aclose)
             api_url = await stack.enter_async_context(bridged(fake, api_url))
             accounts_url = await stack.enter_async_context(bridged(fake, accounts_url))
