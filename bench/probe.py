@@ -77,6 +77,7 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
             out = args.profile_dir / f"probe-{rate:g}.txt"
             counts0 = await _counters(stack.gateway_url)
             cpu0, (user0, system0) = gateway.cpu_seconds(), _ticks(gateway)
+            out0 = gateway.children_cpu_seconds()
             with profiled(gateway, out, args.profile):
                 async with loadgen.client(stack.gateway_url, connections=64) as http:
                     shots, _elapsed, skipped = await loadgen.open_loop(
@@ -84,6 +85,7 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
                     )
                 received = await bench.wait_at_bot(tag, len(shots))
             cpu = gateway.cpu_seconds() - cpu0
+            outbound = gateway.children_cpu_seconds() - out0
             user1, system1 = _ticks(gateway)
             counts = await _counters(stack.gateway_url)
             counts.subtract(counts0)
@@ -95,7 +97,9 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
                 f"\n{rate:g}/s × {args.seconds:g} s: gateway CPU "
                 f"{cpu / args.seconds:.0%} of a core, "
                 f"{cpu / delivered * 1000:.2f} ms per message (user/system ticks "
-                f"{user1 - user0}/{system1 - system0}); end to end p50/p95/p99 "
+                f"{user1 - user0}/{system1 - system0}); its outbound process "
+                f"{outbound / args.seconds:.0%} of a core, {outbound / delivered * 1000:.2f} ms "
+                f"per message; end to end p50/p95/p99 "
                 f"{lat['p50']:.1f}/{lat['p95']:.1f}/{lat['p99']:.1f} ms; "
                 f"{skipped} skipped, {e2e['missing']} lost, {e2e['duplicates']} dup; "
                 f"CPU check {cpu_check_ms()} ms (lower is faster)",

@@ -7,6 +7,7 @@ process behind, whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -55,6 +56,22 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # it exited meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return pages * _PAGE / 2**20
+
+
 @dataclass
 class Process:
     name: str
@@ -75,13 +92,27 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process so far (from /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
+        return _cpu_seconds(self.pid)
 
     def rss_mb(self) -> float:
         """Resident set size now, in MiB."""
-        pages = int(Path(f"/proc/{self.pid}/statm").read_text().split()[1])
-        return pages * _PAGE / 2**20
+        return _rss_mb(self.pid)
+
+    def children(self) -> list[int]:
+        """The process ids of its children now (the gateway's outbound process)."""
+        found: list[int] = []
+        for path in Path(f"/proc/{self.pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(pid) for pid in path.read_text().split()]
+        return found
+
+    def children_cpu_seconds(self) -> float:
+        """User + system CPU time so far of the children it has now."""
+        return sum(_cpu_seconds(pid) for pid in self.children())
+
+    def children_rss_mb(self) -> float:
+        """Resident set size now of its children, in MiB."""
+        return sum(_rss_mb(pid) for pid in self.children())
 
     def stop(self) -> None:
         if self.popen.poll() is None:

@@ -69,6 +69,11 @@ RESULTS_MD = HERE / "RESULTS.md"
 TABLE_BEGIN = "<!-- bench:table:begin -->"
 TABLE_END = "<!-- bench:table:end -->"
 LIVE_HANDOFFS = 100
+# The sustained target, events/s end to end. Its run offers 10 % more: the rate is
+# measured from the first send to the last arrival, so with exactly the target offered
+# it can reach the target only if the last event took no time at all (90,000 events with
+# 60 ms on the last one measure 1,498.5/s).
+SUSTAINED_TARGET = 1500.0
 DRAIN_SECONDS = 600.0  # at most; a drain also ends after 30 s with nothing new
 
 
@@ -541,6 +546,7 @@ class Bench:
             process = self.stack.gateway
             assert process is not None
             cpu0, busy0, wall0 = process.cpu_seconds(), machine_busy_seconds(), time.monotonic()
+            out0 = process.children_cpu_seconds()
             shots, elapsed, skipped = await loadgen.open_loop(
                 gateway, self.webhook_factory(tag), rate=a.rate, seconds=a.duration
             )
@@ -554,6 +560,8 @@ class Bench:
                 "end_to_end": end_to_end(shots, received),
                 "cores": {
                     "gateway": (process.cpu_seconds() - cpu0) / wall,
+                    # Its child that makes the outbound calls (HITL_OUTBOUND_PROCESS).
+                    "outbound": (process.children_cpu_seconds() - out0) / wall,
                     "machine": (machine_busy_seconds() - busy0) / wall,
                     "of": os.cpu_count(),
                 },
@@ -655,15 +663,16 @@ class Bench:
         try:
             await self.open_live_handoffs(LIVE_HANDOFFS)
             await self.warm_up()
-            rss_idle = gateway.rss_mb()
+            # The gateway's figures include its outbound process (HITL_OUTBOUND_PROCESS).
+            rss_idle = gateway.rss_mb() + gateway.children_rss_mb()
             tag = self.tag()
-            cpu0 = gateway.cpu_seconds()
+            cpu0 = gateway.cpu_seconds() + gateway.children_cpu_seconds()
             async with loadgen.client(s.gateway_url, connections=64) as http:
                 shots, elapsed, skipped = await loadgen.open_loop(
                     http, self.webhook_factory(tag), rate=a.scale_rate, seconds=a.scale_seconds
                 )
             received = await self.wait_at_bot(tag, len(shots))
-            cpu = gateway.cpu_seconds() - cpu0
+            cpu = gateway.cpu_seconds() + gateway.children_cpu_seconds() - cpu0
             e2e = end_to_end(shots, received)
             delivered = max(1, e2e["received"])
             return {
@@ -675,7 +684,8 @@ class Bench:
                 "skipped_sends": skipped,
                 "cpu_ms_per_message": cpu / delivered * 1000,
                 "rss_mb_idle": rss_idle,
-                "rss_mb": gateway.rss_mb(),
+                "rss_mb": gateway.rss_mb() + gateway.children_rss_mb(),
+                "rss_mb_outbound": gateway.children_rss_mb(),
                 "gateway": summarize(shots, elapsed),
                 "end_to_end": e2e,
             }
@@ -782,10 +792,14 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
                 f"{se['missing']} lost, {se['duplicates']} dup{_cores(sus.get('cores'))}",
             ]
         )
+        # Met when the bot had events at the target's rate or more, from the first send
+        # to the last arrival, every event once, no send refused. Sends the generator
+        # skipped are load over the gateway's rate: offered over the target on purpose,
+        # they do not count against it (the rate does).
         sustained_ok = (
             se["zero_loss"]
-            and sus["skipped_sends"] == 0
-            and se["rate"] >= 1500
+            and sus["gateway"]["errors"] == 0
+            and se["rate"] >= SUSTAINED_TARGET
             and sus["seconds"] >= 60
         )
         targets.append(
@@ -873,7 +887,8 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
                     "",
                     f"×{sc['cpu_ms_per_message'] / first:.2f} vs {scale[0]['open_handoffs']:,}",
                     _lat(e2e),
-                    f"RSS {sc['rss_mb']:.0f} MB; {e2e['missing']} lost, {e2e['duplicates']} dup",
+                    f"RSS {sc['rss_mb']:.0f} MB{_of_it_outbound(sc)}; "
+                    f"{e2e['missing']} lost, {e2e['duplicates']} dup",
                 ]
             )
         last = scale[-1]
@@ -903,12 +918,19 @@ def _cpu_check(m: dict[str, Any]) -> str:
     return f"; CPU check in ms (lower is faster): {each}"
 
 
+def _of_it_outbound(scale: dict[str, Any]) -> str:
+    outbound = scale.get("rss_mb_outbound")
+    return f" ({outbound:.0f} of it the outbound process)" if outbound else ""
+
+
 def _cores(cores: dict[str, Any] | None) -> str:
-    """CPU the sustained run took: the gateway's process and the whole machine."""
+    """CPU the sustained run took: the gateway's process (and its outbound process)
+    and the whole machine."""
     if not cores:  # results of a run before the figure existed
         return ""
+    outbound = f" + outbound process {cores['outbound']:.2f}" if cores.get("outbound") else ""
     return (
-        f"; CPU: gateway {cores['gateway']:.2f} cores, "
+        f"; CPU: gateway {cores['gateway']:.2f}{outbound} cores, "
         f"machine {cores['machine']:.2f} of {cores['of']}"
     )
 
@@ -1046,7 +1068,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds of the sustained agent→bot run (default 60)",
     )
     p.add_argument(
-        "--rate", type=float, default=1500.0, help="offered events/s of the sustained run"
+        "--rate",
+        type=float,
+        default=SUSTAINED_TARGET * 1.1,
+        help="offered events/s of the sustained run (default 1,650: 10%% over the target)",
     )
     p.add_argument(
         "--ingest-count", type=int, default=20_000, help="webhooks of the closed-loop ingest run"
