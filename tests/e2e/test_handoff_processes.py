@@ -8,6 +8,7 @@ checks the Standard Webhooks signature of every event it gets.
 from __future__ import annotations
 
 import re
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,31 @@ def test_debug_logs_carry_no_customer_credentials(world: World) -> None:
     # Customer tokens the simulator issues look like LiveChat's: `dal:` + 27 characters.
     assert not re.search(r"dal:[A-Za-z0-9]{27}\b", output)
     assert "__lc_cst" not in output
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in path.read_text().split()]
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` still runs (an exited process nobody reaped yet does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_outbound_process_ends_with_the_gateway(world: World, how: str) -> None:
+    # `serve` makes its outbound calls from one child process (HITL_OUTBOUND_PROCESS);
+    # it must not outlive the gateway, however the gateway ends.
+    [child] = _children(world.gateway.popen.pid)
+    cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+    assert b"livechat_hitl.outbound_process" in cmdline
+    world.gateway.popen.send_signal(getattr(signal, how))
+    world.gateway.popen.wait(timeout=15)
+    wait_until(lambda: not _running(child), what=f"the outbound process to end after {how}")
