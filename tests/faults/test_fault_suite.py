@@ -17,7 +17,7 @@ import httpx
 import pytest
 from e2e.procs import Processes
 
-from .harness import Row, Workload, count, inject, run_workload, settle, start_world
+from .harness import Row, Workload, World, count, inject, run_workload, settle, start_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -92,6 +92,10 @@ async def test_livechat_sends_fail_thirty_percent(
     assert sum(kinds.values()) >= work.each_way // 5
 
 
+def _messages_at_bot(world: World) -> int:
+    return sum(1 for _id, event in world.bot.snapshot() if event["type"] == "handoff.message")
+
+
 async def test_bot_endpoint_down_then_back(
     processes: Processes, tmp_path: Path, rows: list[Row]
 ) -> None:
@@ -100,7 +104,10 @@ async def test_bot_endpoint_down_then_back(
     started = time.monotonic()
 
     async def outage() -> None:
-        await asyncio.sleep(1.5)
+        # Mid-stream, however fast the gateway delivers: once a quarter of the agents'
+        # messages are at the bot (a fixed delay let a fast run finish before it).
+        while _messages_at_bot(world) < work.each_way // 4:
+            await asyncio.sleep(0.01)
         world.bot.mode = "down"  # 503 to everything
         await asyncio.sleep(8)
         world.bot.mode = "slow"  # answers after the gateway gave up: redeliveries
