@@ -32,6 +32,7 @@ from bench.run import (
     Stack,
     cpu_check_ms,
     end_to_end,
+    gateway_settings,
     parse_args,
     profile_summary,
     profiled,
@@ -64,7 +65,7 @@ async def probe(args: argparse.Namespace, workdir: Path) -> int:
     postgres = ["--postgres", args.postgres] if args.postgres else []
     run_args = parse_args(["--no-results-md", *postgres])
     procs = Processes(workdir)
-    stack = Stack(workdir, procs, run_args.postgres)
+    stack = Stack(workdir, procs, run_args.postgres, settings=gateway_settings(args))
     bench = Bench(stack, run_args)
     failed = 0
     try:
@@ -122,6 +123,13 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds at each rate")
     p.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL; default SQLite")
     p.add_argument("--profile", action="store_true", help="py-spy the gateway at each rate")
+    p.add_argument(
+        "--gateway-setting",
+        action="append",
+        default=[],
+        metavar="HITL_NAME=VALUE",
+        help="a setting for the gateway (repeatable), e.g. HITL_OUTBOUND_PROCESS=false",
+    )
     p.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()))
     args = p.parse_args()
     args.rates = [float(x) for x in args.rates.split(",") if x.strip()]

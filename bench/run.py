@@ -141,6 +141,7 @@ class Stack:
     databases: list[str] = field(default_factory=list)
     gateway: Process | None = None
     simulator: Process | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # more HITL_* for the gateway
 
     @property
     def sim_url(self) -> str:
@@ -180,6 +181,7 @@ class Stack:
             HITL_LIVECHAT_WEBHOOK_SECRET=self.webhook_secret,
             HITL_LOG_LEVEL="info",
             **self.livechat_env(),
+            **self.settings,
         )
 
     def start_common(self) -> None:
@@ -693,6 +695,17 @@ class Bench:
             s.stop_gateway()
 
 
+def gateway_settings(args: argparse.Namespace) -> dict[str, str]:
+    """`--gateway-setting` as environment variables; exits on a malformed one."""
+    settings: dict[str, str] = {}
+    for item in args.gateway_setting:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("HITL_"):
+            raise SystemExit(f"--gateway-setting {item!r}: expected HITL_NAME=VALUE")
+        settings[name] = value
+    return settings
+
+
 def summarize(shots: list[Shot], seconds: float, ok: tuple[int, ...] = (200,)) -> dict[str, Any]:
     good = [x for x in shots if x.status in ok]
     return {
@@ -1101,6 +1114,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale-seconds", type=float, default=20.0, help="seconds of each scale run")
     p.add_argument("--only", default="", help="comma list of: agent,bot,starts,scale")
     p.add_argument(
+        "--gateway-setting",
+        action="append",
+        default=[],
+        metavar="HITL_NAME=VALUE",
+        help="a setting for the gateway (repeatable), e.g. HITL_OUTBOUND_PROCESS=false",
+    )
+    p.add_argument(
         "--profile", action="store_true", help="py-spy the gateway during the sustained run"
     )
     p.add_argument("--no-results-md", action="store_true", help="do not refresh bench/RESULTS.md")
@@ -1133,7 +1153,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         flush=True,
     )
     procs = Processes(workdir)
-    stack = Stack(workdir, procs, args.postgres)
+    stack = Stack(workdir, procs, args.postgres, settings=gateway_settings(args))
     bench = Bench(stack, args)
     bench.results = results
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
