@@ -98,6 +98,7 @@ class Gateway:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
+        self._busy = None  # closed with the stack
 
     async def _http(
         self, stack: contextlib.AsyncExitStack, given: httpx.AsyncClient | None
