@@ -30,6 +30,7 @@ from bench.run import (
     LIVE_HANDOFFS,
     Bench,
     Stack,
+    add_gateway_setting,
     cpu_check_ms,
     end_to_end,
     gateway_settings,
@@ -123,13 +124,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds at each rate")
     p.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL; default SQLite")
     p.add_argument("--profile", action="store_true", help="py-spy the gateway at each rate")
-    p.add_argument(
-        "--gateway-setting",
-        action="append",
-        default=[],
-        metavar="HITL_NAME=VALUE",
-        help="a setting for the gateway (repeatable), e.g. HITL_OUTBOUND_PROCESS=false",
-    )
+    add_gateway_setting(p)
     p.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()))
     args = p.parse_args()
     args.rates = [float(x) for x in args.rates.split(",") if x.strip()]

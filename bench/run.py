@@ -695,6 +695,16 @@ class Bench:
             s.stop_gateway()
 
 
+def add_gateway_setting(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gateway-setting",
+        action="append",
+        default=[],
+        metavar="HITL_NAME=VALUE",
+        help="a setting for the gateway (repeatable), e.g. HITL_OUTBOUND_PROCESS=false",
+    )
+
+
 def gateway_settings(args: argparse.Namespace) -> dict[str, str]:
     """`--gateway-setting` as environment variables; exits on a malformed one."""
     settings: dict[str, str] = {}
@@ -1113,13 +1123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--scale-seconds", type=float, default=20.0, help="seconds of each scale run")
     p.add_argument("--only", default="", help="comma list of: agent,bot,starts,scale")
-    p.add_argument(
-        "--gateway-setting",
-        action="append",
-        default=[],
-        metavar="HITL_NAME=VALUE",
-        help="a setting for the gateway (repeatable), e.g. HITL_OUTBOUND_PROCESS=false",
-    )
+    add_gateway_setting(p)
     p.add_argument(
         "--profile", action="store_true", help="py-spy the gateway during the sustained run"
     )
