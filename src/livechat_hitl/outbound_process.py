@@ -150,8 +150,8 @@ class _Child:
             return
         try:
             self._stdin.write(_frame(out))
-        except (ConnectionError, RuntimeError) as exc:  # the pipe closed under us
-            self._end(f"cannot write to it: {exc}")
+        except (ConnectionError, RuntimeError):  # the pipe closed under us
+            self._end("its pipe closed")
 
     async def _read(self) -> None:
         try:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import sqlite3
 import time
 from collections import Counter
@@ -137,6 +139,19 @@ class World:
         assert self.gateway is not None
         self.gateway.popen.kill()
         self.gateway.popen.wait(timeout=10)
+
+    def kill_outbound_process(self) -> int:
+        """SIGKILL the gateway's outbound process (its child making the bot POSTs and
+        LiveChat calls), whatever it has in flight; its process id."""
+        assert self.gateway is not None
+        pid = self.gateway.popen.pid
+        [child] = [
+            int(found)
+            for path in Path(f"/proc/{pid}/task").glob("*/children")
+            for found in path.read_text().split()
+        ]
+        os.kill(child, signal.SIGKILL)
+        return child
 
     def sql(self, query: str) -> list[tuple[Any, ...]]:
         path = self.gateway_env["HITL_DATABASE_URL"].removeprefix("sqlite:///")

@@ -57,6 +57,34 @@ async def test_gateway_sigkilled_three_times(
     assert world.restarts == 4
 
 
+async def test_outbound_process_sigkilled_three_times(
+    processes: Processes, tmp_path: Path, rows: list[Row]
+) -> None:
+    # The child that makes the gateway's bot POSTs and LiveChat calls dies with requests
+    # in flight; the gateway fails them, starts a new child, and retries.
+    world = start_world(processes, tmp_path)
+    work = Workload(handoffs=5, per_handoff=200)
+    kills = {work.each_way * k // 4 for k in (1, 2, 3)}
+    killed: list[int] = []
+    started = time.monotonic()
+
+    async def maybe_kill(posted: int) -> None:
+        if posted in kills:
+            killed.append(world.kill_outbound_process())
+            await asyncio.sleep(1.5)  # the gateway starts a new one at most once a second
+
+    try:
+        await run_workload(world, work, on_bot_message=maybe_kill, timeout=200)
+        await settle(world, work)
+    finally:
+        world.bot.stop()
+    row = Row("outbound process SIGKILLed 3x", work.each_way, f"{len(killed)} SIGKILL")
+    row.seconds = time.monotonic() - started
+    _check(await count(world, work, row), rows)
+    assert len(set(killed)) == 3  # a new child each time
+    assert world.restarts == 1  # the gateway itself ran on
+
+
 async def test_livechat_sends_fail_thirty_percent(
     processes: Processes, tmp_path: Path, rows: list[Row]
 ) -> None:
