@@ -220,6 +220,14 @@ def run_command(
     )
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of `pid`'s children now (`serve`'s outbound process)."""
+    found: list[int] = []
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in path.read_text().split()]
+    return found
+
+
 def wait_until(
     check: Callable[[], Any],
     *,

@@ -23,6 +23,7 @@ from .procs import (
     BotReceiver,
     Process,
     Processes,
+    children,
     clean_env,
     free_port,
     fresh_credentials,
@@ -235,13 +236,6 @@ def test_debug_logs_carry_no_customer_credentials(world: World) -> None:
     assert "__lc_cst" not in output
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for path in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(child) for child in path.read_text().split()]
-    return found
-
-
 def _running(pid: int) -> bool:
     """Whether `pid` still runs (an exited process nobody reaped yet does not)."""
     try:
@@ -255,7 +249,7 @@ def _running(pid: int) -> bool:
 def test_the_outbound_process_ends_with_the_gateway(world: World, how: str) -> None:
     # `serve` makes its outbound calls from one child process (HITL_OUTBOUND_PROCESS);
     # it must not outlive the gateway, however the gateway ends.
-    [child] = _children(world.gateway.popen.pid)
+    [child] = children(world.gateway.popen.pid)
     cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
     assert b"livechat_hitl.outbound_process" in cmdline
     world.gateway.popen.send_signal(getattr(signal, how))

@@ -36,6 +36,7 @@ from e2e.procs import (
     BotReceiver,
     Process,
     Processes,
+    children,
     clean_env,
     free_port,
     fresh_credentials,
@@ -144,12 +145,7 @@ class World:
         """SIGKILL the gateway's outbound process (its child making the bot POSTs and
         LiveChat calls), whatever it has in flight; its process id."""
         assert self.gateway is not None
-        pid = self.gateway.popen.pid
-        [child] = [
-            int(found)
-            for path in Path(f"/proc/{pid}/task").glob("*/children")
-            for found in path.read_text().split()
-        ]
+        [child] = children(self.gateway.popen.pid)
         os.kill(child, signal.SIGKILL)
         return child
 

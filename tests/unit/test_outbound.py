@@ -141,7 +141,7 @@ TIMEOUTS = httpx.Timeout(5.0).as_dict()
 
 
 @pytest.fixture(params=["in this process", "in a child process"])
-async def busy(request: pytest.FixtureRequest) -> AsyncIterator[AiohttpTransport]:
+async def transport(request: pytest.FixtureRequest) -> AsyncIterator[AiohttpTransport]:
     """The transport whose `exchange` the tests below use: `AiohttpTransport`, or
     `ProcessTransport` (the same, from its child process)."""
     transport = AiohttpTransport() if request.param == "in this process" else ProcessTransport()
@@ -151,18 +151,16 @@ async def busy(request: pytest.FixtureRequest) -> AsyncIterator[AiohttpTransport
         await transport.aclose()
 
 
-async def test_exchange_sends_exactly_what_it_is_given(server: str, busy: AiohttpTransport) -> None:
-    transport = busy
-    try:
-        reply = await transport.exchange(
-            "POST",
-            f"{server}/echo?a=1%2F2&b=%C3%A9",
-            headers={"Content-Type": "application/json", "webhook-id": "evt_1"},
-            content=b'{"x":1}',
-            timeout=TIMEOUTS,
-        )
-    finally:
-        await transport.aclose()
+async def test_exchange_sends_exactly_what_it_is_given(
+    server: str, transport: AiohttpTransport
+) -> None:
+    reply = await transport.exchange(
+        "POST",
+        f"{server}/echo?a=1%2F2&b=%C3%A9",
+        headers={"Content-Type": "application/json", "webhook-id": "evt_1"},
+        content=b'{"x":1}',
+        timeout=TIMEOUTS,
+    )
     assert (reply.status_code, reply.content, reply.headers["x-answer"]) == (
         201,
         b'{"ok":true}',
@@ -174,57 +172,41 @@ async def test_exchange_sends_exactly_what_it_is_given(server: str, busy: Aiohtt
     assert "Accept-Encoding" not in headers
 
 
-async def test_exchange_decodes_a_compressed_body(server: str, busy: AiohttpTransport) -> None:
-    transport = busy
-    try:
-        reply = await transport.exchange(
-            "GET", f"{server}/gzip", headers={}, content=None, timeout=TIMEOUTS
-        )
-    finally:
-        await transport.aclose()
+async def test_exchange_decodes_a_compressed_body(server: str, transport: AiohttpTransport) -> None:
+    reply = await transport.exchange(
+        "GET", f"{server}/gzip", headers={}, content=None, timeout=TIMEOUTS
+    )
     assert reply.content == b"hello " * 100
 
 
 async def test_exchange_reads_up_to_the_limit_and_the_next_request_still_works(
-    server: str, busy: AiohttpTransport
+    server: str, transport: AiohttpTransport
 ) -> None:
-    transport = busy
-    try:
-        for _ in range(3):
-            reply = await transport.exchange(
-                "GET", f"{server}/big", headers={}, content=None, timeout=TIMEOUTS, read_limit=10
-            )
-            assert reply.content == b"x" * 10
-        again = await transport.exchange(
-            "POST", f"{server}/echo", headers={}, content=b"again", timeout=TIMEOUTS
+    for _ in range(3):
+        reply = await transport.exchange(
+            "GET", f"{server}/big", headers={}, content=None, timeout=TIMEOUTS, read_limit=10
         )
-    finally:
-        await transport.aclose()
+        assert reply.content == b"x" * 10
+    again = await transport.exchange(
+        "POST", f"{server}/echo", headers={}, content=b"again", timeout=TIMEOUTS
+    )
     assert again.status_code == 201
 
 
-async def test_exchange_raises_httpx_errors(busy: AiohttpTransport) -> None:
-    transport = busy
-    try:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            refused = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-            with pytest.raises(httpx.ConnectError):
-                await transport.exchange("GET", refused, headers={}, content=None, timeout=TIMEOUTS)
-    finally:
-        await transport.aclose()
+async def test_exchange_raises_httpx_errors(transport: AiohttpTransport) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        with pytest.raises(httpx.ConnectError):
+            await transport.exchange("GET", refused, headers={}, content=None, timeout=TIMEOUTS)
 
 
-async def test_exchange_read_timeout(server: str, busy: AiohttpTransport) -> None:
-    transport = busy
-    try:
-        with pytest.raises(httpx.ReadTimeout):
-            await transport.exchange(
-                "GET",
-                f"{server}/silent",
-                headers={},
-                content=None,
-                timeout=httpx.Timeout(5, read=0.2).as_dict(),
-            )
-    finally:
-        await transport.aclose()
+async def test_exchange_read_timeout(server: str, transport: AiohttpTransport) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        await transport.exchange(
+            "GET",
+            f"{server}/silent",
+            headers={},
+            content=None,
+            timeout=httpx.Timeout(5, read=0.2).as_dict(),
+        )
