@@ -207,6 +207,30 @@ async def test_optimistic_version(store: SqlStore, clock: FrozenClock) -> None:
     )
 
 
+async def test_a_handoff_update_does_not_name_its_id(store: SqlStore, clock: FrozenClock) -> None:
+    """An UPDATE that names a handoff's `id` (even to itself) makes SQLite look for the
+    handoff's rows in each table whose foreign key points at it, and since 0005 no
+    index serves that lookup in the outbox: every handoff update would scan it."""
+    if store.backend != "sqlite":
+        pytest.skip("SQLite's foreign-key check; PostgreSQL compares the key's values")
+    h = handoff(clock.now())
+    assert await store.commit(create(h, outbox=(item(h),)))
+    assert store._writer is not None
+    statements: list[str] = []
+    store._writer._raw.set_trace_callback(statements.append)
+    try:
+        queued = replace(stored(h), state=HandoffState.QUEUED, queue=QueueInfo(3, 60))
+        assert await store.commit(Change(handoff=queued))
+    finally:
+        store._writer._raw.set_trace_callback(None)
+    updates = [sql for sql in statements if sql.startswith("UPDATE handoffs SET")]
+    assert len(updates) == 1
+    assigned = updates[0].partition(" WHERE ")[0]
+    assert "state=" in assigned.replace(" ", "")
+    assert " id=" not in assigned.replace(" = ", "=")
+    assert await store.get_handoff(h.id) == stored(queued)
+
+
 async def test_one_open_handoff_per_conversation(store: SqlStore, clock: FrozenClock) -> None:
     now = clock.now()
     first = handoff(now, conversation_id="conv-42")

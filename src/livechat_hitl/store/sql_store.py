@@ -413,6 +413,9 @@ class SqlStore:
             if handoff.version == 0:
                 await conn.execute(_INSERT_HANDOFF, [{**values, "version": 1}])
                 return
+            # Not `id` (it never changes): naming it in the UPDATE would make SQLite look
+            # for the handoff's rows in every table whose foreign key points at it.
+            del values["id"]
             params = {
                 **values,
                 "version": handoff.version + 1,

@@ -176,10 +176,10 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("delivered_at", UtcDateTime(), nullable=True),
-    # Lane queries read undelivered rows (ix_outbox_undelivered below); this one is for
-    # the foreign key: an UPDATE of a handoff sets `id` (to itself), and SQLite then
-    # looks for outbox rows of that handoff, a full scan without this index.
-    Index("ix_outbox_handoff_id_target_seq", "handoff_id", "target", "seq"),
+    # No index on `handoff_id` for the foreign key: the store never deletes a handoff
+    # and never names `id` in a handoff's UPDATE, so SQLite never looks for a handoff's
+    # outbox rows; every query of a lane reads only its undelivered rows (below). Such
+    # an index would cost each new row a write to a page of its handoff (0005).
     # The head-of-line probe ("an earlier undelivered row of this handoff and target?")
     # reads only undelivered rows, not the handoff's whole delivered history.
     Index(
