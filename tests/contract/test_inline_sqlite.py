@@ -9,7 +9,7 @@ row counts, the same exception classes. Each statement below runs once through
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,26 @@ async def test_writes_count_and_return_like_sqlalchemy(
     assert row is not None
     assert row.status == "delivered"
     assert row.delivered_at == now
+
+
+async def test_datetimes_bind_as_themselves_when_one_repeats(
+    seeded: tuple[SqlStore, list[str]], inline: InlineConnection, clock: FrozenClock
+) -> None:
+    """A datetime's bound text is remembered for the next value that is the same object
+    (a batch's `now`): any other value, even an equal one in another zone, is bound anew."""
+    now = clock.now()
+    later = now + timedelta(microseconds=1)
+    elsewhere = now.astimezone(timezone(timedelta(hours=5)))
+    stamps = [now, now, later, now, elsewhere, later, later]
+    rows = [{"key": f"d{i}", "created_at": at} for i, at in enumerate(stamps)]
+    async with inline.begin():
+        await inline.execute(s._insert_dedup_key(inline), rows)  # type: ignore[arg-type]
+    found = await inline.execute(select(dedup_keys.c.key, dedup_keys.c.created_at))
+    assert sorted(found.all()) == sorted((f"d{i}", at) for i, at in enumerate(stamps))
+    with pytest.raises(ValueError, match="naive datetime"):
+        async with inline.begin():
+            naive = now.replace(tzinfo=None)
+            await inline.execute(s._insert_dedup_key(inline), [{"key": "n", "created_at": naive}])  # type: ignore[arg-type]
 
 
 async def test_errors_are_sqlalchemys_and_savepoints_undo_only_their_part(

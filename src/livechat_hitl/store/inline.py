@@ -32,6 +32,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 from sqlalchemy.sql.selectable import SelectBase
+from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
 Processor = Callable[[Any], Any] | None
 _Slot = tuple[str, int, Processor]  # a placeholder's parameter, list index (-1: none), binder
@@ -77,10 +78,7 @@ class _Plan:
         self.shapes: dict[tuple[int, ...], tuple[str, tuple[_Slot, ...]]] = {}
         self.sql = compiled.string
         self.names = tuple(compiled.positiontup or ())
-        self.binders = tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self.names
-        )
+        self.binders = tuple(_binder(compiled.binds[name].type, dialect) for name in self.names)
         columns: Sequence[Any] = ()
         if isinstance(statement, SelectBase):
             columns = list(statement.selected_columns)
@@ -142,6 +140,28 @@ class _Plan:
             tuple(v if f is None or v is None else f(v) for f, v in zip(loaders, r, strict=True))
             for r in raw
         ]
+
+
+def _binder(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """SQLAlchemy's bind processor of `type_`; for a datetime, one that remembers its last
+    value: a batch binds one `now` to several columns of every row, and the processing
+    (to UTC, then to text) costs microseconds each time."""
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    impl = type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+    if process is None or not isinstance(impl, DateTime):
+        return process
+    last: list[Any] = [_NOTHING, None]  # the value (datetimes are immutable), its result
+
+    def remembered(value: Any) -> Any:
+        if value is not last[0]:
+            last[1] = process(value)
+            last[0] = value
+        return last[1]
+
+    return remembered
+
+
+_NOTHING = object()
 
 
 def _process(
