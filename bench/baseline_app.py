@@ -45,11 +45,11 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": _BODY})
 
 
-def main() -> None:
-    port = int(sys.argv[1])
-    # The flags of `livechat-hitl serve` (cli.py), so only the app differs.
+def serve(asgi_app: Any, port: int) -> None:
+    """Run `asgi_app` with the flags of `livechat-hitl serve` (cli.py), so only the app
+    differs."""
     config = uvicorn.Config(
-        app,
+        asgi_app,
         host="127.0.0.1",
         port=port,
         log_config=None,
@@ -57,6 +57,10 @@ def main() -> None:
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()
+
+
+def main() -> None:
+    serve(app, int(sys.argv[1]))
 
 
 if __name__ == "__main__":

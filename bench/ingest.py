@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench import loadgen
+from bench import floor_app, loadgen
 from bench.procs import LOOPBACK, Processes, clean_env, free_port, wait_http, wait_until
 from bench.seed import seed_open_handoffs
 
@@ -134,7 +134,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> None:
     seeded_rows = inbound_rows(db)
     secret = f"lc-{secrets.token_urlsafe(12)}"
     organization_id = str(uuid.uuid4())
-    port, baseline_port = free_port(), free_port()
+    port, baseline_port, floor_port = free_port(), free_port(), free_port()
+    floor_db = str(workdir / "floor.db")
     env = clean_env(
         HITL_HOST=LOOPBACK,
         HITL_PORT=str(port),
@@ -161,14 +162,22 @@ async def measure(args: argparse.Namespace, workdir: Path) -> None:
             "baseline", [sys.executable, "-m", "bench.baseline_app", str(baseline_port)], env
         )
         wait_http(f"http://{LOOPBACK}:{port}/healthz", gateway, timeout=120)
-        baseline_url = f"http://{LOOPBACK}:{baseline_port}"
-        wait_until(
-            lambda: httpx.post(baseline_url, content=b"{}", timeout=2).status_code == 200,
-            what="baseline",
-            alive=[baseline],
+        floor = procs.start(
+            "floor",
+            [sys.executable, "-m", "bench.floor_app", str(floor_port), floor_db, secret],
+            env,
         )
+        baseline_url = f"http://{LOOPBACK}:{baseline_port}"
+        floor_url = f"http://{LOOPBACK}:{floor_port}"
+        for url, proc in ((baseline_url, baseline), (floor_url, floor)):
+            wait_until(
+                lambda url=url: httpx.post(url, content=b"{}", timeout=2).status_code < 500,
+                what=url,
+                alive=[proc],
+            )
         make = webhook_factory(secret, organization_id, secrets.token_hex(2))
         base = await closed_loop(baseline_url, make, args)
+        least = await closed_loop(floor_url, make, args)
         spy = start_profiler(gateway.pid, args.profile_out) if args.profile else None
         await asyncio.sleep(1)
         cpu0 = gateway.cpu_seconds()
@@ -188,7 +197,14 @@ async def measure(args: argparse.Namespace, workdir: Path) -> None:
         f"baseline {base['rps']:,.0f} req/s | ratio {gw['rps'] / base['rps']:.3f} | "
         f"inbound rows {rows} for {acknowledged} acknowledged"
     )
-    if rows != acknowledged:
+    print(
+        f"durable floor: {least['rps']:,.0f} req/s (p50 {least['p50']:.1f} / p99 "
+        f"{least['p99']:.1f} ms, {least['errors']} errors) | ratio to the baseline "
+        f"{least['rps'] / base['rps']:.3f} | the gateway at "
+        f"{gw['rps'] / least['rps']:.3f} of it | rows {floor_app.rows(floor_db)} "
+        f"for {least['ok'] + 500} acknowledged"
+    )
+    if rows != acknowledged or floor_app.rows(floor_db) != least["ok"] + 500:
         raise SystemExit("an acknowledged delivery was not recorded")
     if args.profile:
         from bench.run import profile_summary

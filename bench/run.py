@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from bench import loadgen
+from bench import floor_app, loadgen
 from bench.loadgen import Shot, percentiles
 from bench.procs import (
     LOOPBACK,
@@ -132,6 +132,7 @@ class Stack:
     gateway_port: int = field(default_factory=free_port)
     bot_port: int = field(default_factory=free_port)
     baseline_port: int = field(default_factory=free_port)
+    floor_port: int = field(default_factory=free_port)
     api_key: str = field(default_factory=lambda: f"bench-{secrets.token_urlsafe(12)}")
     bot_secret: str = field(
         default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
@@ -158,6 +159,14 @@ class Stack:
     @property
     def baseline_url(self) -> str:
         return f"http://{LOOPBACK}:{self.baseline_port}"
+
+    @property
+    def floor_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.floor_port}"
+
+    @property
+    def floor_db(self) -> str:
+        return str(self.workdir / "floor.db")
 
     def livechat_env(self) -> dict[str, str]:
         return {
@@ -206,12 +215,22 @@ class Stack:
             what="simulator",
             alive=[self.simulator],
         )
-        wait_http(f"{self.bot_url}/_bench/summary", bot)
-        wait_until(
-            lambda: httpx.post(self.baseline_url, content=b"{}", timeout=2).status_code == 200,
-            what="baseline",
-            alive=[baseline],
+        floor_args = [str(self.floor_port), self.floor_db, self.webhook_secret]
+        floor = self.procs.start(
+            "floor",
+            [python, "-m", "bench.floor_app", *floor_args],
+            clean_env(PYTHONPATH=str(HERE.parent)),
         )
+        wait_http(f"{self.bot_url}/_bench/summary", bot)
+        for name, url, process in (
+            ("baseline", self.baseline_url, baseline),
+            ("durable floor", self.floor_url, floor),
+        ):
+            wait_until(
+                lambda url=url: httpx.post(url, content=b"{}", timeout=2).status_code < 500,
+                what=name,
+                alive=[process],
+            )
         # Agents with room for every chat of the run (LiveChat's default is 6 each).
         for n in range(8):
             httpx.post(
@@ -532,12 +551,19 @@ class Bench:
             base_shots, base_s = await loadgen.closed_loop(
                 baseline, make, count=a.ingest_count, concurrency=64, max_seconds=a.ingest_seconds
             )
+            # The durable floor (bench/floor_app.py): what any door must do, and no more.
+            async with loadgen.client(self.stack.floor_url, connections=64) as floor:
+                floor_shots, floor_s = await loadgen.closed_loop(
+                    floor, make, count=a.ingest_count, concurrency=64, max_seconds=a.ingest_seconds
+                )
+            floor_rows = floor_app.rows(self.stack.floor_db)
             gw_shots, gw_s = await loadgen.closed_loop(
                 gateway, make, count=a.ingest_count, concurrency=64, max_seconds=a.ingest_seconds
             )
             received = await self.wait_at_bot(tag, len(gw_shots))
             out["ingest"] = {
                 "baseline": summarize(base_shots, base_s),
+                "floor": {**summarize(floor_shots, floor_s), "rows": floor_rows},
                 "gateway": summarize(gw_shots, gw_s),
                 "end_to_end": end_to_end(gw_shots, received),
             }
@@ -785,6 +811,18 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
                 f"{gw['errors']} err, {e2e['missing']} lost, {e2e['duplicates']} dup",
             ]
         )
+        floor = ing.get("floor")
+        if floor:
+            rows.append(
+                [
+                    "durable floor: the same webhooks parsed, checked, appended to SQLite",
+                    f"{fmt(floor['rps'])} req/s",
+                    f"{fmt(base_rps)} req/s",
+                    f"{floor['rps'] / base_rps if base_rps else 0:.2f}",
+                    _lat(floor),
+                    f"{floor['errors']} err, {floor['rows']} rows for {floor['ok']} acknowledged",
+                ]
+            )
         rows.append(
             [
                 "agent→bot end to end after that burst",
@@ -798,7 +836,12 @@ def table(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
         targets.append(
             [
                 "webhook ingest ≥ 50% of baseline rps",
-                f"{ratio:.0%}",
+                f"{ratio:.0%}"
+                + (
+                    f" (the durable floor: {floor['rps'] / base_rps:.0%})"
+                    if floor and base_rps
+                    else ""
+                ),
                 _met(ratio >= 0.5 and e2e["zero_loss"]),
             ]
         )
