@@ -147,10 +147,10 @@ async def test_datetimes_bind_as_themselves_when_one_repeats(
         await inline.execute(s._insert_dedup_key(inline), rows)  # type: ignore[arg-type]
     found = await inline.execute(select(dedup_keys.c.key, dedup_keys.c.created_at))
     assert sorted(found.all()) == sorted((f"d{i}", at) for i, at in enumerate(stamps))
-    with pytest.raises(ValueError, match="naive datetime"):
-        async with inline.begin():
-            naive = now.replace(tzinfo=None)
-            await inline.execute(s._insert_dedup_key(inline), [{"key": "n", "created_at": naive}])  # type: ignore[arg-type]
+    naive = [{"key": "n", "created_at": now.replace(tzinfo=None)}]
+    async with inline.begin():
+        with pytest.raises(ValueError, match="naive datetime"):
+            await inline.execute(s._insert_dedup_key(inline), naive)  # type: ignore[arg-type]
 
 
 async def test_errors_are_sqlalchemys_and_savepoints_undo_only_their_part(
