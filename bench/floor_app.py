@@ -76,7 +76,10 @@ class FloorDoor:
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((key, body, written))
         self._wake.set()
-        await written
+        try:
+            await written
+        except sqlite3.Error:
+            return 500
         return 200
 
     async def _flush_forever(self) -> None:
@@ -87,12 +90,17 @@ class FloorDoor:
             while self._queue:
                 batch = self._queue[:MAX_BATCH]
                 del self._queue[:MAX_BATCH]
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO inbox (key, body) VALUES (?, ?)",
-                    [(key, body) for key, body, _ in batch],
-                )
-                self._db.execute("COMMIT")
+                try:
+                    with self._db:  # BEGIN … COMMIT, or ROLLBACK on an error
+                        self._db.execute("BEGIN IMMEDIATE")
+                        self._db.executemany(
+                            "INSERT OR IGNORE INTO inbox (key, body) VALUES (?, ?)",
+                            [(key, body) for key, body, _ in batch],
+                        )
+                except sqlite3.Error as error:
+                    for _, _, written in batch:
+                        written.set_exception(error)
+                    continue
                 for _, _, written in batch:
                     written.set_result(None)
 
